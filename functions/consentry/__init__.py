@@ -1,0 +1,1 @@
+"""Consentry: a consent-first SMS messaging backend."""

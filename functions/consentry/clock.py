@@ -1,0 +1,24 @@
+"""The one source of "now" for every module.
+
+Lambda uses the wall clock; the local runtime swaps in a controllable clock so that
+scenarios spanning hours run in seconds. Domain code takes `now` as an argument;
+handlers and services ask this module.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+_source: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
+
+def now() -> datetime:
+    return _source()
+
+
+def set_source(source: Callable[[], datetime]) -> None:
+    global _source
+    _source = source
+
+
+def reset() -> None:
+    set_source(lambda: datetime.now(UTC))
