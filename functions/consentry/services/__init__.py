@@ -1,0 +1,1 @@
+"""Services: orchestrate domain decisions and store/provider calls for the handlers."""

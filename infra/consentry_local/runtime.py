@@ -1,0 +1,567 @@
+"""The local embedded runtime.
+
+Starts moto (in-process, or pointed at a moto server), creates what template.yaml declares,
+and routes API requests, SQS messages, SNS notifications and due schedules to the same
+handler functions that run in Lambda, with real Lambda event shapes and semantics:
+partial batch responses, visibility timeouts and redrive to DLQs in virtual time, async
+retries and the function's dead-letter queue for SNS.
+"""
+
+import importlib
+import json
+import os
+import re
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import boto3
+
+from consentry import clock as consentry_clock
+from consentry import config as consentry_config
+from consentry.providers import simulator as simulator_module
+from consentry.providers.simulator import CarrierSimulator, SimulatorConfig
+from consentry.store import aws as store_aws
+from consentry_local import events
+from consentry_local.clock import VirtualClock
+from consentry_local.resources import create_resource
+from consentry_local.scheduler import SchedulerEmulator
+from consentry_local.template import TEMPLATE_PATH, FunctionSpec, Stack, default_parameters, load_template
+
+#: Messages a consumer received stay hidden from moto "for ever"; the runtime makes them
+#: visible again when their visibility timeout has passed on the virtual clock.
+HIDDEN_FOR_EVER = 43_200
+SNS_ASYNC_ATTEMPTS = 3  # Lambda's async invocation: the first try and two retries
+
+LOCAL_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+    "SMS_PROVIDER": "simulator",
+    "TWILIO_AUTH_TOKEN_PARAM": "env:CONSENTRY_LOCAL_TWILIO_TOKEN",
+    "GENERIC_WEBHOOK_SECRET_PARAM": "env:CONSENTRY_LOCAL_WEBHOOK_SECRET",
+    "CONSENTRY_LOCAL_TWILIO_TOKEN": "local-twilio-auth-token",
+    "CONSENTRY_LOCAL_WEBHOOK_SECRET": "local-generic-webhook-secret",
+}
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Route:
+    method: str
+    resource: str
+    pattern: re.Pattern[str]
+    function: str
+
+
+@dataclass
+class QueueSource:
+    function: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    partial_batch: bool
+    visibility_timeout: int
+
+
+@dataclass
+class HiddenMessage:
+    queue_url: str
+    receipt_handle: str
+    visible_at: datetime
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    invoked_function_arn: str
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_seconds * 1000
+
+
+@dataclass
+class Invocation:
+    function: str
+    ok: bool
+    error: str | None = None
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        start: datetime,
+        parameters: dict[str, str] | None = None,
+        simulator: SimulatorConfig | None = None,
+        endpoint_url: str | None = None,
+        clock_speed: float = 0.0,
+        template_path: Path = TEMPLATE_PATH,
+        host: str = "127.0.0.1:8787",
+    ) -> None:
+        self.workdir = workdir
+        self.clock = VirtualClock(start, speed=clock_speed)
+        template = load_template(template_path)
+        self.stack = Stack(template=template, parameters=default_parameters(template, parameters))
+        self.simulator = CarrierSimulator(simulator or SimulatorConfig(log_path=workdir / "simulator.jsonl"))
+        self.endpoint_url = endpoint_url
+        self.host = host
+        self.functions: dict[str, FunctionSpec] = {}
+        self.routes: list[Route] = []
+        self.queue_sources: list[QueueSource] = []
+        self.sns_subscribers: dict[str, list[str]] = {}  # topic arn -> function logical ids
+        self.hidden: list[HiddenMessage] = []
+        self.invocations: list[Invocation] = []
+        self.scheduler: SchedulerEmulator | None = None
+        self._mock: Any = None
+        self._lock = threading.RLock()
+        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self._saved_environment: dict[str, str | None] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "LocalRuntime":
+        _reset_process_caches()
+        environment = dict(LOCAL_ENVIRONMENT)
+        if self.endpoint_url:
+            environment["AWS_ENDPOINT_URL"] = self.endpoint_url
+        self._set_environment(environment)
+        if self.endpoint_url is None:
+            from moto import mock_aws
+
+            self._mock = mock_aws()
+            self._mock.start()
+        store_aws.reset()
+        self._create_resources()
+        self._wire_functions()
+        self._set_environment({**self._function_environment(), **environment})
+        consentry_config.reload()
+        consentry_clock.set_source(self.clock.now)
+        simulator_module.install(self.simulator)
+        self._register_virtual_visibility()
+        if self.stack.of_type("AWS::Scheduler::ScheduleGroup"):
+            self.scheduler = SchedulerEmulator(self)
+        return self
+
+    def stop(self) -> None:
+        consentry_clock.reset()
+        simulator_module.install(None)
+        self._unregister_virtual_visibility()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment.clear()
+        store_aws.reset()
+        _reset_process_caches()
+
+    def __enter__(self) -> "LocalRuntime":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _set_environment(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    # ------------------------------------------------------------------ resources
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.stack.region, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    def _create_resources(self) -> None:
+        pending = dict(self.stack.resources)
+        while pending:
+            progressed = False
+            for logical_id, resource in list(pending.items()):
+                try:
+                    self.stack.physical[logical_id] = create_resource(self, logical_id, resource)
+                except KeyError:
+                    continue  # depends on a resource not created yet
+                del pending[logical_id]
+                progressed = True
+            if not progressed:
+                raise RuntimeError(f"cannot resolve resources: {sorted(pending)}")
+
+    def _function_environment(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for spec in self.functions.values():
+            for name, value in self.stack.resolve(spec.environment).items():
+                if name in merged and merged[name] != str(value):
+                    raise RuntimeError(f"functions disagree on {name}; the local runtime shares one environment")
+                merged[name] = str(value)
+        return merged
+
+    def _wire_functions(self) -> None:
+        stage = self.stack.parameters.get("StageName", "v1")
+        self.stage = stage
+        for spec in self.stack.functions():
+            self.functions[spec.logical_id] = spec
+            for source in spec.events:
+                props = source.properties
+                if source.type == "Api":
+                    resource = props["Path"]
+                    pattern = re.compile("^" + re.sub(r"\{(\w+)\+?\}", r"(?P<\1>[^/]+)", resource) + "$")
+                    self.routes.append(Route(props["Method"].upper(), resource, pattern, spec.logical_id))
+                elif source.type == "SQS":
+                    arn = self.stack.resolve(props["Queue"])
+                    queue_url = self._queue_url_for_arn(arn)
+                    visibility = int(
+                        self.client("sqs").get_queue_attributes(
+                            QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"]
+                        )["Attributes"]["VisibilityTimeout"]
+                    )
+                    self.queue_sources.append(
+                        QueueSource(
+                            function=spec.logical_id,
+                            queue_url=queue_url,
+                            queue_arn=arn,
+                            batch_size=int(props.get("BatchSize", 10)),
+                            partial_batch="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                            visibility_timeout=visibility,
+                        )
+                    )
+                elif source.type == "SNS":
+                    topic_arn = self.stack.resolve(props["Topic"])
+                    self.sns_subscribers.setdefault(topic_arn, []).append(spec.logical_id)
+
+    def _queue_url_for_arn(self, arn: str) -> str:
+        for physical in self.stack.physical.values():
+            if physical.get("Arn") == arn and "QueueUrl" in physical:
+                return physical["QueueUrl"]
+        raise KeyError(arn)
+
+    def queue_url(self, logical_id: str) -> str:
+        return self.stack.physical[logical_id]["QueueUrl"]
+
+    def table_name(self, logical_id: str) -> str:
+        return self.stack.physical[logical_id]["Ref"]
+
+    def function_arn(self, logical_id: str) -> str:
+        return self.stack.physical[logical_id]["Arn"]
+
+    # ------------------------------------------------------------------ invocation
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        spec = self.functions[function]
+        handler = self._handler(spec)
+        context = LambdaContext(
+            function_name=self.stack.physical[function]["Ref"],
+            invoked_function_arn=self.function_arn(function),
+            timeout_seconds=spec.timeout,
+        )
+        try:
+            result = handler(event, context)
+        except Exception as exc:
+            self.invocations.append(Invocation(function, ok=False, error=f"{type(exc).__name__}: {exc}"))
+            raise
+        self.invocations.append(Invocation(function, ok=True))
+        return result
+
+    def _handler(self, spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
+        if spec.handler not in self._handlers:
+            module_name, attribute = spec.handler.rsplit(".", 1)
+            self._handlers[spec.handler] = getattr(importlib.import_module(module_name), attribute)
+        return self._handlers[spec.handler]
+
+    # ------------------------------------------------------------------ HTTP (API Gateway)
+    def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | str = b"",
+        headers: dict[str, str] | None = None,
+        source_ip: str = "203.0.113.10",
+    ) -> HttpResponse:
+        """Send a request as a client would: `path` may carry the stage prefix and a query string."""
+        raw_path, _, query_text = path.partition("?")
+        prefix = f"/{self.stage}"
+        if raw_path.startswith(prefix + "/"):
+            raw_path = raw_path[len(prefix) :]
+        payload = body.encode() if isinstance(body, str) else body
+        request_headers = {"Host": self.host, "X-Forwarded-Proto": "http", **(headers or {})}
+        for route in self.routes:
+            match = route.pattern.match(raw_path)
+            if match and route.method in (method.upper(), "ANY"):
+                event = events.api_gateway_event(
+                    method=method.upper(),
+                    resource=route.resource,
+                    path=raw_path,
+                    stage=self.stage,
+                    host=request_headers["Host"],
+                    headers=request_headers,
+                    query=parse_qs(query_text, keep_blank_values=True),
+                    body=payload,
+                    path_parameters=match.groupdict() or None,
+                    source_ip=source_ip,
+                    now=self.clock.now(),
+                    account=self.stack.account,
+                )
+                with self._lock:
+                    try:
+                        result = self.invoke(route.function, event)
+                    except Exception:
+                        traceback.print_exc()
+                        return HttpResponse(502, {"Content-Type": "application/json"}, '{"message": "Internal server error"}')
+                return HttpResponse(
+                    int(result.get("statusCode", 200)),
+                    {key: str(value) for key, value in (result.get("headers") or {}).items()},
+                    result.get("body") or "",
+                )
+        return HttpResponse(404 if not any(r.pattern.match(raw_path) for r in self.routes) else 405,
+                            {"Content-Type": "application/json"}, '{"message": "Missing Authentication Token"}')
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}/{self.stage}"
+
+    # ------------------------------------------------------------------ SNS
+    def publish(self, topic_logical_id: str, message: str | dict[str, Any]) -> None:
+        """Deliver an SNS notification to every subscribed function (async invoke semantics)."""
+        topic_arn = self.stack.physical[topic_logical_id]["Ref"]
+        text = message if isinstance(message, str) else json.dumps(message)
+        for function in self.sns_subscribers.get(topic_arn, []):
+            event = events.sns_event(topic_arn, text, self.clock.now())
+            self._invoke_async(function, event)
+
+    def _invoke_async(self, function: str, event: dict[str, Any]) -> None:
+        error = ""
+        for _attempt in range(SNS_ASYNC_ATTEMPTS):
+            try:
+                with self._lock:
+                    self.invoke(function, event)
+                return
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        dead_letter = self.functions[function].properties.get("DeadLetterQueue")
+        if dead_letter is None:
+            raise RuntimeError(f"{function} failed {SNS_ASYNC_ATTEMPTS} times and has no dead-letter queue: {error}")
+        queue_url = self._queue_url_for_arn(self.stack.resolve(dead_letter["TargetArn"]))
+        self.client("sqs").send_message(
+            QueueUrl=queue_url,
+            MessageBody=json.dumps(event),
+            MessageAttributes={
+                "RequestID": {"DataType": "String", "StringValue": str(uuid.uuid4())},
+                "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                "ErrorMessage": {"DataType": "String", "StringValue": error[:1000]},
+            },
+        )
+
+    # ------------------------------------------------------------------ SQS
+    def pump_queues(self) -> int:
+        """Give each queue's consumer one batch if it has messages; returns records processed."""
+        self._release_visible()
+        processed = 0
+        sqs = self.client("sqs")
+        for source in self.queue_sources:
+            response = sqs.receive_message(
+                QueueUrl=source.queue_url,
+                MaxNumberOfMessages=min(source.batch_size, 10),
+                VisibilityTimeout=HIDDEN_FOR_EVER,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                continue
+            processed += len(messages)
+            self._deliver_batch(source, messages)
+        return processed
+
+    def _deliver_batch(self, source: QueueSource, messages: list[dict[str, Any]]) -> None:
+        event = events.sqs_event(messages, source.queue_arn, self.stack.region)
+        failed: set[str] = set()
+        try:
+            with self._lock:
+                result = self.invoke(source.function, event)
+            if source.partial_batch and isinstance(result, dict):
+                failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        except Exception:
+            failed = {message["MessageId"] for message in messages}
+        sqs = self.client("sqs")
+        now = self.clock.now()
+        for message in messages:
+            if message["MessageId"] in failed:
+                with self._lock:
+                    self.hidden.append(
+                        HiddenMessage(
+                            source.queue_url,
+                            message["ReceiptHandle"],
+                            now + timedelta(seconds=source.visibility_timeout),
+                        )
+                    )
+            else:
+                sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _release_visible(self) -> None:
+        now = self.clock.now()
+        with self._lock:
+            due = [hidden for hidden in self.hidden if hidden.visible_at <= now]
+            self.hidden = [hidden for hidden in self.hidden if hidden.visible_at > now]
+        sqs = self.client("sqs")
+        for hidden in due:
+            try:
+                sqs.change_message_visibility(
+                    QueueUrl=hidden.queue_url, ReceiptHandle=hidden.receipt_handle, VisibilityTimeout=0
+                )
+            except sqs.exceptions.ReceiptHandleIsInvalid:
+                continue  # deleted meanwhile
+
+    # Consumers that change a message's visibility themselves (back-off) do it in virtual time.
+    def _virtual_visibility(self, params: dict[str, Any], **_: Any) -> None:
+        timeout = int(params.get("VisibilityTimeout", 0))
+        if timeout > 0 and timeout != HIDDEN_FOR_EVER:
+            with self._lock:
+                self.hidden.append(
+                    HiddenMessage(
+                        params["QueueUrl"],
+                        params["ReceiptHandle"],
+                        self.clock.now() + timedelta(seconds=timeout),
+                    )
+                )
+            params["VisibilityTimeout"] = HIDDEN_FOR_EVER
+
+    def _register_virtual_visibility(self) -> None:
+        boto3.DEFAULT_SESSION or boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        assert session is not None
+        session.events.register("provide-client-params.sqs.ChangeMessageVisibility", self._virtual_visibility)
+
+    def _unregister_virtual_visibility(self) -> None:
+        if boto3.DEFAULT_SESSION is not None:
+            boto3.DEFAULT_SESSION.events.unregister(
+                "provide-client-params.sqs.ChangeMessageVisibility", self._virtual_visibility
+            )
+
+    def queue_depth(self, logical_id: str) -> int:
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url(logical_id),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def dead_letters(self, logical_id: str) -> list[dict[str, Any]]:
+        """Read (without consuming) what sits in a DLQ, with its message attributes."""
+        messages: list[dict[str, Any]] = self.client("sqs").receive_message(
+            QueueUrl=self.queue_url(logical_id),
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return messages
+
+    # ------------------------------------------------------------------ the simulator's world
+    def deliver_simulator_events(self) -> int:
+        due = self.simulator.due_events(self.clock.now())
+        for event in due:
+            topic = "InboundSmsTopic" if event.kind == "inbound" else "DeliveryEventsTopic"
+            if topic in self.stack.physical:
+                self.publish(topic, event.payload)
+        return len(due)
+
+    def text_in(self, from_number: str, body: str, *, message_id: str | None = None) -> dict[str, Any]:
+        """A subscriber texts our number: End User Messaging publishes it to the inbound topic."""
+        payload = self.simulator.inbound_payload(from_number, body, message_id=message_id)
+        self.publish("InboundSmsTopic", payload)
+        return payload
+
+    # ------------------------------------------------------------------ running
+    def step(self) -> int:
+        """Do everything that is due now, once. Returns how much work was done."""
+        work = self.deliver_simulator_events()
+        if self.scheduler is not None:
+            work += self.scheduler.fire_due()
+        work += self.pump_queues()
+        return work
+
+    def run_until_idle(self, *, max_virtual: timedelta = timedelta(hours=1), max_steps: int = 100_000) -> datetime:
+        """Process work, jumping the clock to the next due thing when idle, up to `max_virtual` ahead."""
+        deadline = self.clock.now() + max_virtual
+        for _ in range(max_steps):
+            if self.step():
+                continue
+            upcoming = self._next_due()
+            if upcoming is None or upcoming > deadline:
+                return self.clock.now()
+            self.clock.advance_to(upcoming)
+        raise RuntimeError("local runtime did not become idle")
+
+    def _next_due(self) -> datetime | None:
+        candidates = [hidden.visible_at for hidden in self.hidden]
+        if (simulated := self.simulator.next_event_time()) is not None:
+            candidates.append(simulated)
+        if self.scheduler is not None and (scheduled := self.scheduler.next_due()) is not None:
+            candidates.append(scheduled)
+        return min(candidates) if candidates else None
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward, doing everything that falls due on the way, in order."""
+        target = self.clock.now() + timedelta(seconds=seconds)
+        while True:
+            while self.step():
+                pass
+            upcoming = self._next_due()
+            if upcoming is None or upcoming > target:
+                break
+            self.clock.advance_to(upcoming)
+        self.clock.advance_to(target)
+        while self.step():
+            pass
+
+
+def _reset_process_caches() -> None:
+    """Forget per-process caches that hold settings or clients of a stopped runtime."""
+    for module_name, attribute in (
+        ("consentry.services.program", "current_program"),
+        ("consentry.services.inbound", "_persistence"),
+        ("consentry.services.inbound", "_deduplicated_intake"),
+        ("consentry.providers.registry", "provider_from_environment"),
+    ):
+        module = sys.modules.get(module_name)
+        cached = getattr(module, attribute, None) if module is not None else None
+        if cached is not None and hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+    consentry_config.settings.cache_clear()
+
+
+@contextmanager
+def running(workdir: Path, **kwargs: Any) -> Iterator[LocalRuntime]:
+    runtime = LocalRuntime(workdir, **kwargs)
+    runtime.start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()

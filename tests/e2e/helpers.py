@@ -1,0 +1,29 @@
+"""Reading the local runtime's state the way an operator would, for assertions."""
+
+from typing import Any
+
+from consentry.domain.ledger import LedgerEntry
+from consentry.store import contacts, messages
+from consentry.store.contacts import ContactRecord
+from consentry_local.runtime import LocalRuntime
+
+
+def contact(phone: str) -> ContactRecord | None:
+    return contacts.load(phone)
+
+
+def ledger(phone: str) -> list[LedgerEntry]:
+    return contacts.ledger_entries(phone)
+
+
+def sent_to(runtime: LocalRuntime, phone: str) -> list[dict[str, Any]]:
+    return [entry for entry in runtime.simulator.log_entries() if entry["to"] == phone]
+
+
+def conversation(phone: str) -> list[dict[str, Any]]:
+    return messages.conversation(phone)
+
+
+def table_items(runtime: LocalRuntime, logical_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = runtime.client("dynamodb").scan(TableName=runtime.table_name(logical_id))["Items"]
+    return items
