@@ -400,6 +400,13 @@ def test_unknown_zone_and_zones_that_never_overlap() -> None:
     )
 
 
+def test_dates_closed_past_the_horizon_are_not_blamed_on_the_zones() -> None:
+    fortnight = [f"2025-06-{day:02d}" for day in range(3, 20)]
+    closed = WindowPolicy.parse(excluded_dates=fortnight, base=DEFAULT_POLICIES["promotional"])
+    decision = check_window("+12083205555", datetime(2025, 6, 3, 18, tzinfo=UTC), "promotional", closed)
+    assert (decision.allowed, decision.reason, decision.next_allowed) == (False, "excluded_date", None)
+
+
 def test_nothing_restricts_a_transactional_text_outside_the_us_and_france() -> None:
     decision = check_window("+16135550123", datetime(2025, 6, 3, 7, tzinfo=UTC), "transactional")
     assert (decision.allowed, decision.rule, decision.allowed_until) == (True, "none", None)

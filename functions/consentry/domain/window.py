@@ -528,13 +528,8 @@ def decide(
 ) -> WindowDecision:
     """The window part of the send-time gate for a recipient whose regions are known."""
     at = _as_utc(at)
-    schedule = schedule_for(
-        regions.country,
-        regions.states,
-        regions.zones,
-        message_class,
-        policy or DEFAULT_POLICIES[message_class],
-    )
+    policy = policy if policy is not None else DEFAULT_POLICIES[message_class]
+    schedule = schedule_for(regions.country, regions.states, regions.zones, message_class, policy)
     refusal = schedule.refusal_at(at)
     if refusal is None:
         until = schedule.allowed_until(at)
@@ -548,8 +543,15 @@ def decide(
             zones=regions.zones,
         )
     following = schedule.next_allowed(at)
-    if following is None and len(regions.zones) > 1:
-        # Each zone may have its own hours, but they never overlap: the spread of zones is the cause.
+    if (
+        following is None
+        and len(regions.zones) > 1
+        and all(
+            schedule_for(regions.country, regions.states, (zone,), message_class, policy).next_allowed(at)
+            for zone in regions.zones
+        )
+    ):
+        # Every zone has its hours, but they never overlap: the spread of zones is the cause.
         refusal = Refusal(rule="zones", reason=NO_COMMON_WINDOW, zone=refusal.zone)
     return WindowDecision(
         allowed=False,
@@ -582,11 +584,6 @@ def next_allowed(
 ) -> datetime | None:
     """Earliest instant >= at (UTC) when every zone allows a send; None if none within the horizon."""
     regions = regions_for(number_e164, zones_override)
-    schedule = schedule_for(
-        regions.country,
-        regions.states,
-        regions.zones,
-        message_class,
-        policy or DEFAULT_POLICIES[message_class],
-    )
+    policy = policy if policy is not None else DEFAULT_POLICIES[message_class]
+    schedule = schedule_for(regions.country, regions.states, regions.zones, message_class, policy)
     return schedule.next_allowed(at, horizon)
