@@ -28,7 +28,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("phone", metavar="PHONE", help="the recipient's number, E.164 or US national format")
     parser.add_argument("--at", help="ISO 8601 time with a UTC offset (default: now)")
     parser.add_argument(
-        "--class", dest="message_class", choices=sorted(DEFAULT_POLICIES), default="promotional"
+        "--class",
+        dest="message_class",
+        choices=sorted(DEFAULT_POLICIES),
+        default="promotional",
+        help="message class; its default business window applies unless --window/--days replace it",
     )
     parser.add_argument("--window", help="business window HH:MM-HH:MM, replacing the class default")
     parser.add_argument("--days", help="business days, e.g. mon-fri, mon-sun or mon,wed,fri")
