@@ -200,11 +200,12 @@ def test_without_topics_a_stop_with_an_unknown_word_stops_everything() -> None:
 
 
 def test_topic_keywords_cannot_redefine_compliance_keywords() -> None:
-    topics = {"STOP": "promo", "help": "support", "please": "x", "": "empty", "!!": "punctuation"}
+    topics = {"STOP": "promo", "help": "support", "please": "x", "": "empty", "!!": "punct", "VIP": " "}
     assert (classify("STOP", topics).intent, classify("STOP", topics).scope) == (Intent.OPT_OUT, "all")
     assert classify("HELP", topics).intent is Intent.HELP
     assert classify("please", topics).intent is Intent.OTHER
     assert classify("", topics).intent is Intent.OTHER
+    assert classify("VIP", topics).intent is Intent.OTHER
 
 
 def test_opt_in_and_help_only_come_from_the_whole_text() -> None:

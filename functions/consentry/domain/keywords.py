@@ -42,7 +42,8 @@ class Classification(BaseModel, frozen=True):
 
     text: str
     intent: Intent
-    scope: str | None = None  # "all", "pending" (confirm a pending double opt-in) or a topic id
+    # opt-out/opt-in: "all", "pending" (confirm a pending double opt-in) or a topic id; else None
+    scope: str | None = None
     matched: str | None = None  # canonical keyword ("STOP") or the normalised phrase that matched
     language: str | None = None  # vocabulary the match came from; None for business topic keywords
     rule: str | None = None  # "keyword", "phrase" or "fuzzy"
@@ -59,7 +60,7 @@ LANGUAGES = ("en", "es", "fr")
 
 # Shorter words have too many real neighbours ("end"/"and", "stop"/"shop") to be fuzzy-matched.
 FUZZY_MIN_LENGTH = 5
-# Long keywords tolerate two edits (UNSUSCRIBE, UNSUBSCRIEB); shorter ones only one (CANCLE, CANSEL).
+# Long keywords tolerate two edits (UNSBSCRIB for UNSUBSCRIBE); shorter ones one (CANCLE, CANSEL).
 FUZZY_LONG_KEYWORD_LENGTH = 9
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -236,12 +237,12 @@ _NO_TOPICS: _FormIndex = {}
 
 @lru_cache(maxsize=128)
 def _topic_index(topic_keywords: tuple[tuple[str, str], ...]) -> _FormIndex:
-    """Business topic keywords as a form index. A topic keyword that is empty, or that is already a
-    compliance keyword or filler word, is ignored: STOP and HELP must keep their meaning."""
+    """Business topic keywords as a form index. A topic keyword that is empty or has no topic id, or
+    that is already a compliance keyword or filler word, is ignored: STOP and HELP keep their meaning."""
     entries: list[_Form] = []
     for raw, topic_id in topic_keywords:
         words = tuple(normalize_text(raw).split())
-        if not words or (len(words) == 1 and words[0] in _VOCABULARY.fillers):
+        if not words or not topic_id.strip() or (len(words) == 1 and words[0] in _VOCABULARY.fillers):
             continue
         if any(form == words for form, _ in _VOCABULARY.forms.get(words[0], ())):
             continue
