@@ -47,6 +47,7 @@ serve: venv
 
 lint: venv
 	$(VENV)/bin/ruff check functions infra tests benchmarks
+	$(VENV)/bin/ruff format --check functions infra tests benchmarks
 
 typecheck: venv
 	$(VENV)/bin/mypy

@@ -5,6 +5,7 @@ scenarios spanning hours run in seconds. Domain code takes `now` as an argument;
 handlers and services ask this module.
 """
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -22,3 +23,16 @@ def set_source(source: Callable[[], datetime]) -> None:
 
 def reset() -> None:
     set_source(lambda: datetime.now(UTC))
+
+
+_sleeper: Callable[[float], object] = time.sleep
+
+
+def sleep(seconds: float) -> None:
+    """Wait; in the local runtime the virtual clock moves instead of the process sleeping."""
+    _sleeper(seconds)
+
+
+def set_sleeper(sleeper: Callable[[float], object] | None) -> None:
+    global _sleeper
+    _sleeper = sleeper or time.sleep

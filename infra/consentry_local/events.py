@@ -73,7 +73,9 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
                     "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
                     "SentTimestamp": attributes.get("SentTimestamp", "0"),
                     "SenderId": attributes.get("SenderId", "AIDALOCAL"),
-                    "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0"),
+                    "ApproximateFirstReceiveTimestamp": attributes.get(
+                        "ApproximateFirstReceiveTimestamp", "0"
+                    ),
                 },
                 "messageAttributes": {
                     name: {

@@ -61,7 +61,12 @@ def _table(runtime: "LocalRuntime", name: str, props: dict[str, Any]) -> dict[st
 
 def _queue(runtime: "LocalRuntime", name: str, props: dict[str, Any]) -> dict[str, str]:
     attributes: dict[str, str] = {}
-    for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
+    for key in (
+        "VisibilityTimeout",
+        "MessageRetentionPeriod",
+        "DelaySeconds",
+        "ReceiveMessageWaitTimeSeconds",
+    ):
         if key in props:
             attributes[key] = str(props[key])
     if "RedrivePolicy" in props:

@@ -43,7 +43,7 @@ SNS_ASYNC_ATTEMPTS = 3  # Lambda's async invocation: the first try and two retri
 
 LOCAL_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
@@ -156,6 +156,10 @@ class LocalRuntime:
         if self.endpoint_url is None:
             from moto import mock_aws
 
+            from consentry_local import moto_speedups
+
+            moto_speedups.install()
+
             self._mock = mock_aws()
             self._mock.start()
         store_aws.reset()
@@ -164,6 +168,7 @@ class LocalRuntime:
         self._set_environment({**self._function_environment(), **environment})
         consentry_config.reload()
         consentry_clock.set_source(self.clock.now)
+        consentry_clock.set_sleeper(self.clock.advance)
         simulator_module.install(self.simulator)
         self._register_virtual_visibility()
         if self.stack.of_type("AWS::Scheduler::ScheduleGroup"):
@@ -172,6 +177,7 @@ class LocalRuntime:
 
     def stop(self) -> None:
         consentry_clock.reset()
+        consentry_clock.set_sleeper(None)
         simulator_module.install(None)
         self._unregister_virtual_visibility()
         if self._mock is not None:
@@ -220,7 +226,9 @@ class LocalRuntime:
         for spec in self.functions.values():
             for name, value in self.stack.resolve(spec.environment).items():
                 if name in merged and merged[name] != str(value):
-                    raise RuntimeError(f"functions disagree on {name}; the local runtime shares one environment")
+                    raise RuntimeError(
+                        f"functions disagree on {name}; the local runtime shares one environment"
+                    )
                 merged[name] = str(value)
         return merged
 
@@ -334,14 +342,19 @@ class LocalRuntime:
                         result = self.invoke(route.function, event)
                     except Exception:
                         traceback.print_exc()
-                        return HttpResponse(502, {"Content-Type": "application/json"}, '{"message": "Internal server error"}')
+                        return HttpResponse(
+                            502, {"Content-Type": "application/json"}, '{"message": "Internal server error"}'
+                        )
                 return HttpResponse(
                     int(result.get("statusCode", 200)),
                     {key: str(value) for key, value in (result.get("headers") or {}).items()},
                     result.get("body") or "",
                 )
-        return HttpResponse(404 if not any(r.pattern.match(raw_path) for r in self.routes) else 405,
-                            {"Content-Type": "application/json"}, '{"message": "Missing Authentication Token"}')
+        return HttpResponse(
+            404 if not any(r.pattern.match(raw_path) for r in self.routes) else 405,
+            {"Content-Type": "application/json"},
+            '{"message": "Missing Authentication Token"}',
+        )
 
     @property
     def base_url(self) -> str:
@@ -367,7 +380,9 @@ class LocalRuntime:
                 error = f"{type(exc).__name__}: {exc}"
         dead_letter = self.functions[function].properties.get("DeadLetterQueue")
         if dead_letter is None:
-            raise RuntimeError(f"{function} failed {SNS_ASYNC_ATTEMPTS} times and has no dead-letter queue: {error}")
+            raise RuntimeError(
+                f"{function} failed {SNS_ASYNC_ATTEMPTS} times and has no dead-letter queue: {error}"
+            )
         queue_url = self._queue_url_for_arn(self.stack.resolve(dead_letter["TargetArn"]))
         self.client("sqs").send_message(
             QueueUrl=queue_url,
@@ -454,7 +469,8 @@ class LocalRuntime:
             params["VisibilityTimeout"] = HIDDEN_FOR_EVER
 
     def _register_virtual_visibility(self) -> None:
-        boto3.DEFAULT_SESSION or boto3.setup_default_session()
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
         session = boto3.DEFAULT_SESSION
         assert session is not None
         session.events.register("provide-client-params.sqs.ChangeMessageVisibility", self._virtual_visibility)
@@ -470,17 +486,23 @@ class LocalRuntime:
             QueueUrl=self.queue_url(logical_id),
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
 
     def dead_letters(self, logical_id: str) -> list[dict[str, Any]]:
         """Read (without consuming) what sits in a DLQ, with its message attributes."""
-        messages: list[dict[str, Any]] = self.client("sqs").receive_message(
-            QueueUrl=self.queue_url(logical_id),
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=0,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        messages: list[dict[str, Any]] = (
+            self.client("sqs")
+            .receive_message(
+                QueueUrl=self.queue_url(logical_id),
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=0,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            .get("Messages", [])
+        )
         return messages
 
     # ------------------------------------------------------------------ the simulator's world
@@ -507,7 +529,9 @@ class LocalRuntime:
         work += self.pump_queues()
         return work
 
-    def run_until_idle(self, *, max_virtual: timedelta = timedelta(hours=1), max_steps: int = 100_000) -> datetime:
+    def run_until_idle(
+        self, *, max_virtual: timedelta = timedelta(hours=1), max_steps: int = 100_000
+    ) -> datetime:
         """Process work, jumping the clock to the next due thing when idle, up to `max_virtual` ahead."""
         deadline = self.clock.now() + max_virtual
         for _ in range(max_steps):

@@ -13,7 +13,12 @@ _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
 _DAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
-_MONTHS = {m: i for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1
+    )
+}
 
 
 def _field(spec: str, low: int, high: int, names: dict[str, int] | None = None) -> set[int] | None:
@@ -120,8 +125,13 @@ class SchedulerEmulator:
             payload = json.loads(target.get("Input") or "{}")
             self.runtime.invoke(function, payload)
             fired += 1
-            if _AT.match(schedule["ScheduleExpression"]) and schedule.get("ActionAfterCompletion") == "DELETE":
-                self.runtime.client("scheduler").delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])
+            if (
+                _AT.match(schedule["ScheduleExpression"])
+                and schedule.get("ActionAfterCompletion") == "DELETE"
+            ):
+                self.runtime.client("scheduler").delete_schedule(
+                    Name=schedule["Name"], GroupName=schedule["GroupName"]
+                )
         return fired
 
     def _function_for(self, arn: str) -> str:

@@ -44,8 +44,12 @@ def serve(*, port: int, moto_port: int, workdir: Path, speed: float, tick_second
     worker = threading.Thread(target=pump, name="local-runtime-pump", daemon=True)
     worker.start()
     server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(runtime))
-    print(f"Consentry local runtime: API {runtime.base_url}  AWS endpoint http://127.0.0.1:{moto_port}", flush=True)
-    print(f"Simulator log: http://127.0.0.1:{port}/_local/simulator/log  (file {runtime.simulator.config.log_path})")
+    print(
+        f"Consentry local runtime: API {runtime.base_url}  AWS endpoint http://127.0.0.1:{moto_port}",
+        flush=True,
+    )
+    log_path = runtime.simulator.config.log_path
+    print(f"Simulator log: http://127.0.0.1:{port}/_local/simulator/log  (file {log_path})")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -76,9 +80,12 @@ def _handler_for(runtime: LocalRuntime) -> type[BaseHTTPRequestHandler]:
                 self._local()
                 return
             headers = {key: value for key, value in self.headers.items()}
-            response = runtime.http(self.command, self.path, body=self._body(), headers=headers,
-                                    source_ip=self.client_address[0])
-            self._reply(response.status, response.body, response.headers.get("Content-Type", "application/json"))
+            response = runtime.http(
+                self.command, self.path, body=self._body(), headers=headers, source_ip=self.client_address[0]
+            )
+            self._reply(
+                response.status, response.body, response.headers.get("Content-Type", "application/json")
+            )
 
         def _local(self) -> None:
             if self.path == "/_local/simulator/log" and self.command == "GET":
@@ -95,9 +102,9 @@ def _handler_for(runtime: LocalRuntime) -> type[BaseHTTPRequestHandler]:
             else:
                 self._reply(404, json.dumps({"error": "unknown local endpoint"}))
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch  # noqa: N815
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     return Handler

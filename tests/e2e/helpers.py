@@ -25,5 +25,7 @@ def conversation(phone: str) -> list[dict[str, Any]]:
 
 
 def table_items(runtime: LocalRuntime, logical_id: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = runtime.client("dynamodb").scan(TableName=runtime.table_name(logical_id))["Items"]
+    items: list[dict[str, Any]] = runtime.client("dynamodb").scan(TableName=runtime.table_name(logical_id))[
+        "Items"
+    ]
     return items

@@ -1,9 +1,9 @@
 """The vertical slice: an inbound STOP from provider webhook to committed opt-out and one confirmation."""
 
-import json
 import base64
 import hashlib
 import hmac
+import json
 from urllib.parse import urlencode
 
 from consentry_local.runtime import LocalRuntime
@@ -17,14 +17,16 @@ def test_end_user_messaging_stop_commits_opt_out_and_confirms_once(runtime: Loca
     runtime.run_until_idle()
 
     record = contact(PHONE)
-    assert record is not None and record.consent.opted_out
+    assert record is not None
+    assert record.consent.opted_out
     entries = ledger(PHONE)
     assert [e.kind for e in entries] == ["opt_out"]
     assert entries[0].evidence["reference"] == f"eum:{payload['inboundMessageId']}"
     assert entries[0].evidence["text"] == "STOP"
     replies = sent_to(runtime, PHONE)
     assert len(replies) == 1
-    assert "unsubscribed" in replies[0]["body"] and "START" in replies[0]["body"]
+    assert "unsubscribed" in replies[0]["body"]
+    assert "START" in replies[0]["body"]
     assert [item["intent"] for item in conversation(PHONE)] == ["opt_out"]
 
 
@@ -57,7 +59,13 @@ def _twilio_signature(token: str, url: str, params: dict[str, str]) -> str:
 
 
 def _twilio_params(body: str, sid: str = "SM" + "a" * 32) -> dict[str, str]:
-    return {"MessageSid": sid, "AccountSid": "AC" + "b" * 32, "From": PHONE, "To": "+12025550100", "Body": body}
+    return {
+        "MessageSid": sid,
+        "AccountSid": "AC" + "b" * 32,
+        "From": PHONE,
+        "To": "+12025550100",
+        "Body": body,
+    }
 
 
 def test_twilio_stop_with_valid_signature_is_committed(runtime: LocalRuntime) -> None:
@@ -74,7 +82,8 @@ def test_twilio_stop_with_valid_signature_is_committed(runtime: LocalRuntime) ->
     assert "<Response" in response.body
     runtime.run_until_idle()
     record = contact(PHONE)
-    assert record is not None and record.consent.opted_out
+    assert record is not None
+    assert record.consent.opted_out
     assert len(sent_to(runtime, PHONE)) == 1
 
 
@@ -113,7 +122,9 @@ def test_malformed_and_invalid_webhooks_get_400_with_reason(runtime: LocalRuntim
     assert table_items(runtime, "MessagesTable") == []
 
 
-def test_unprocessable_sns_notification_lands_in_the_dead_letter_queue_with_its_cause(runtime: LocalRuntime) -> None:
+def test_unprocessable_sns_notification_lands_in_the_dead_letter_queue_with_its_cause(
+    runtime: LocalRuntime,
+) -> None:
     runtime.publish("InboundSmsTopic", {"messageBody": "STOP"})  # no numbers, no id
     runtime.run_until_idle()
     dead = runtime.dead_letters("InboundDLQ")
@@ -124,7 +135,9 @@ def test_unprocessable_sns_notification_lands_in_the_dead_letter_queue_with_its_
 
 
 def test_consumer_failure_is_retried_then_dead_lettered_never_dropped(runtime: LocalRuntime) -> None:
-    runtime.client("sqs").send_message(QueueUrl=runtime.queue_url("StopQueue"), MessageBody='{"not": "a handoff"}')
+    runtime.client("sqs").send_message(
+        QueueUrl=runtime.queue_url("StopQueue"), MessageBody='{"not": "a handoff"}'
+    )
     runtime.run_until_idle()
     stop_attempts = [i for i in runtime.invocations if i.function == "StopFunction"]
     assert len(stop_attempts) == 5  # maxReceiveCount in template.yaml

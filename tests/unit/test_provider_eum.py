@@ -14,6 +14,7 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
+from consentry import config
 from consentry.domain.messages import DeliveryReceipt, InboundMessage
 from consentry.providers import registry
 from consentry.providers.base import ErrorKind, OutboundSms, ProviderError, SmsProvider
@@ -440,10 +441,18 @@ def test_registry_builds_eum_by_default_and_reuses_it() -> None:
 
 
 @pytest.mark.usefixtures("fresh_registry")
-def test_registry_reads_the_process_environment_when_given_none(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registry_reads_the_deployment_settings_when_given_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in config.env_names():
+        monkeypatch.setenv(name, "1")  # every other setting present, as in a deployed function
     monkeypatch.setenv("SMS_PROVIDER", "eum")
     monkeypatch.setenv("ORIGINATION_IDENTITY", "+12065550152")
-    provider = registry.provider_from_environment()
+    monkeypatch.setenv("SMS_MAX_PRICE", "")
+    monkeypatch.setenv("SMS_TTL_SECONDS", "")
+    config.settings.cache_clear()
+    try:
+        provider = registry.provider_from_environment()
+    finally:
+        config.settings.cache_clear()
     assert isinstance(provider, EumProvider)
     assert provider.request_for(outbound())["OriginationIdentity"] == "+12065550152"
 

@@ -80,7 +80,9 @@ class ContactConsent(BaseModel):
         return [
             topic_id
             for topic_id, consent in self.topics.items()
-            if consent.status is TopicStatus.PENDING and consent.pending_until is not None and consent.pending_until > at
+            if consent.status is TopicStatus.PENDING
+            and consent.pending_until is not None
+            and consent.pending_until > at
         ]
 
 
@@ -105,7 +107,9 @@ def apply_change(state: ContactConsent, change: ConsentChange) -> Decision:
         return Decision(outcome=Outcome.DUPLICATE, state=state)
     decision = _decide(state, change)
     remembered = (*state.recent_evidence, change.evidence.reference)[-RECENT_EVIDENCE_KEPT:]
-    return decision.model_copy(update={"state": decision.state.model_copy(update={"recent_evidence": remembered})})
+    return decision.model_copy(
+        update={"state": decision.state.model_copy(update={"recent_evidence": remembered})}
+    )
 
 
 def _decide(state: ContactConsent, change: ConsentChange) -> Decision:
@@ -146,7 +150,9 @@ def _decide_global(state: ContactConsent, change: ConsentChange) -> Decision:
     if wants_out:
         # A global STOP also ends any double opt-in still waiting for YES.
         updates["topics"] = {
-            topic_id: consent.model_copy(update={"status": TopicStatus.REVOKED, "changed_at": change.event_time})
+            topic_id: consent.model_copy(
+                update={"status": TopicStatus.REVOKED, "changed_at": change.event_time}
+            )
             if consent.status is TopicStatus.PENDING
             else consent
             for topic_id, consent in state.topics.items()
@@ -170,8 +176,12 @@ def _decide_confirm(state: ContactConsent, change: ConsentChange) -> Decision:
         return Decision(outcome=Outcome.NOTHING_PENDING, state=state)
     topics = dict(state.topics)
     for topic_id in confirmable:
-        topics[topic_id] = TopicConsent(status=TopicStatus.ACTIVE, changed_at=at, source=change.evidence.source)
+        topics[topic_id] = TopicConsent(
+            status=TopicStatus.ACTIVE, changed_at=at, source=change.evidence.source
+        )
     updates: dict[str, object] = {"topics": topics}
     if state.opted_out and state.opted_out_changed_at < at:
         updates.update(opted_out=False, opted_out_changed_at=at)
-    return Decision(outcome=Outcome.APPLIED, state=state.model_copy(update=updates), topics=tuple(confirmable))
+    return Decision(
+        outcome=Outcome.APPLIED, state=state.model_copy(update=updates), topics=tuple(confirmable)
+    )

@@ -47,7 +47,9 @@ def change_for(handoff: Handoff, program: Program) -> ConsentChange | None:
     )
 
 
-def reply_for(handoff: Handoff, change: ConsentChange | None, decision: Decision | None, program: Program) -> str | None:
+def reply_for(
+    handoff: Handoff, change: ConsentChange | None, decision: Decision | None, program: Program
+) -> str | None:
     """The one automatic reply owed, if any. Carrier-handled keywords were already answered."""
     if handoff.inbound.carrier_handled is not None:
         return None

@@ -78,14 +78,22 @@ def verify(entries: Sequence[LedgerEntry]) -> ChainCheck:
     previous = GENESIS
     for expected_seq, entry in enumerate(sorted(entries, key=lambda e: e.seq), start=1):
         if entry.seq != expected_seq:
-            return ChainCheck(ok=False, entries=len(entries), first_broken_seq=expected_seq, problem="entry missing")
+            return ChainCheck(
+                ok=False, entries=len(entries), first_broken_seq=expected_seq, problem="entry missing"
+            )
         if entry.prev_hash != previous:
             return ChainCheck(
-                ok=False, entries=len(entries), first_broken_seq=entry.seq, problem="does not link to previous entry"
+                ok=False,
+                entries=len(entries),
+                first_broken_seq=entry.seq,
+                problem="does not link to previous entry",
             )
         if entry_hash(entry.content()) != entry.hash:
             return ChainCheck(
-                ok=False, entries=len(entries), first_broken_seq=entry.seq, problem="content does not match its hash"
+                ok=False,
+                entries=len(entries),
+                first_broken_seq=entry.seq,
+                problem="content does not match its hash",
             )
         previous = entry.hash
     return ChainCheck(ok=True, entries=len(entries))

@@ -15,8 +15,27 @@ from consentry.domain.messages import MessageClass
 KEYWORD_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 RESERVED_KEYWORDS = frozenset(
     {
-        "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "REMOVE", "TD",
-        "ALTO", "PARAR", "CANCELAR", "BAJA", "ARRET", "START", "UNSTOP", "YES", "HELP", "INFO", "AYUDA",
+        "STOP",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "REVOKE",
+        "OPTOUT",
+        "REMOVE",
+        "TD",
+        "ALTO",
+        "PARAR",
+        "CANCELAR",
+        "BAJA",
+        "ARRET",
+        "START",
+        "UNSTOP",
+        "YES",
+        "HELP",
+        "INFO",
+        "AYUDA",
     }
 )
 
@@ -96,10 +115,13 @@ class Program(BaseModel):
 
     def opt_out_text(self, topic: Topic | None) -> str:
         if topic is None:
-            return f"{self.brand}: you're unsubscribed and will receive no further messages. Reply START to resubscribe."
+            return (
+                f"{self.brand}: you're unsubscribed and will receive no further messages. "
+                "Reply START to resubscribe."
+            )
         return (
-            f"{self.brand}: you're unsubscribed from {topic.description} and will receive no further messages "
-            f"about it. Reply {topic.keyword} to resubscribe."
+            f"{self.brand}: you're unsubscribed from {topic.description} and will receive no "
+            f"further messages about it. Reply {topic.keyword} to resubscribe."
         )
 
 
@@ -114,7 +136,11 @@ REQUIRED_ELEMENTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("terms link", "{terms_url}"),
         ("privacy link", "{privacy_url}"),
     ),
-    "help": (("brand", "{brand}"), ("support contact", "{support_contact}"), ("opt-out instructions", "STOP")),
+    "help": (
+        ("brand", "{brand}"),
+        ("support contact", "{support_contact}"),
+        ("opt-out instructions", "STOP"),
+    ),
     "opt_out": (("brand", "{brand}"), ("resubscribe instructions", "START")),
 }
 
@@ -129,7 +155,11 @@ def check_compliance(program: Program) -> None:
             "privacy_url": program.privacy_url,
             "support_contact": program.support_contact,
         }
-        texts = {"welcome": program.welcome_text(topic), "help": program.help_text(), "opt_out": program.opt_out_text(None)}
+        texts = {
+            "welcome": program.welcome_text(topic),
+            "help": program.help_text(),
+            "opt_out": program.opt_out_text(None),
+        }
         for text_name, elements in REQUIRED_ELEMENTS.items():
             for element, needle in elements:
                 if needle.format(**values) not in texts[text_name]:
@@ -145,7 +175,11 @@ def load_program(
         raise ProgramConfigError(f"PROGRAM_TOPICS is not valid JSON: {exc}") from exc
     try:
         program = Program(
-            brand=brand, support_contact=support_contact, terms_url=terms_url, privacy_url=privacy_url, topics=topics
+            brand=brand,
+            support_contact=support_contact,
+            terms_url=terms_url,
+            privacy_url=privacy_url,
+            topics=topics,
         )
     except ValidationError as exc:
         problems = "; ".join(

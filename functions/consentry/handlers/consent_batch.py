@@ -12,14 +12,16 @@ from consentry.services.consent_flow import process
 
 
 class HandoffRecord(SqsRecordModel):
-    body: Json[Handoff]  # type: ignore[assignment]
+    body: Json[Handoff]
 
 
 class MisroutedHandoff(Exception):
     """A hand-off reached a function that does not own its intent: keep it for an operator."""
 
 
-def process_handoffs(event: dict[str, Any], context: LambdaContext, intents: frozenset[str]) -> dict[str, Any]:
+def process_handoffs(
+    event: dict[str, Any], context: LambdaContext, intents: frozenset[str]
+) -> dict[str, Any]:
     """Process each record; failed ones are reported back so only they are retried (then DLQ)."""
     processor = BatchProcessor(event_type=EventType.SQS, model=HandoffRecord)
 
@@ -28,4 +30,8 @@ def process_handoffs(event: dict[str, Any], context: LambdaContext, intents: fro
             raise MisroutedHandoff(f"intent {record.body.intent!r} does not belong here")
         return process(record.body)
 
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )

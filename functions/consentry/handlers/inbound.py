@@ -45,7 +45,9 @@ def twilio_inbound() -> Response[str]:
         "x-twilio-signature"
     )
     token = load_secret(settings().twilio_auth_token_param)
-    if not signature or not verify_twilio_signature(token, twilio_request_url(app.current_event.raw_event), params, signature):
+    if not signature or not verify_twilio_signature(
+        token, twilio_request_url(app.current_event.raw_event), params, signature
+    ):
         raise WebhookRejected(403, "missing or invalid X-Twilio-Signature")
     intake(parse_twilio_inbound(params))
     return Response(status_code=200, content_type="text/xml", body=EMPTY_TWIML)
@@ -70,21 +72,29 @@ def _json(payload: dict[str, Any]) -> str:
 def rejected(exc: WebhookRejected) -> Response[str]:
     if exc.status == 403:
         metrics.add_metric(name="SignatureRejected", unit=MetricUnit.Count, value=1)
-    logger.warning("webhook refused", extra={"status": exc.status, "reason": exc.reason, "path": app.current_event.path})
-    return Response(status_code=exc.status, content_type=content_types.APPLICATION_JSON, body=_json({"error": exc.reason}))
+    logger.warning(
+        "webhook refused", extra={"status": exc.status, "reason": exc.reason, "path": app.current_event.path}
+    )
+    return Response(
+        status_code=exc.status, content_type=content_types.APPLICATION_JSON, body=_json({"error": exc.reason})
+    )
 
 
 @app.exception_handler(InvalidPhoneNumber)
 def invalid_number(exc: InvalidPhoneNumber) -> Response[str]:
     logger.warning("webhook refused: bad number", extra={"reason": str(exc)})
-    return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body=_json({"error": str(exc)}))
+    return Response(
+        status_code=400, content_type=content_types.APPLICATION_JSON, body=_json({"error": str(exc)})
+    )
 
 
 @app.exception_handler(ValidationError)
 def invalid_payload(exc: ValidationError) -> Response[str]:
     reason = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
     logger.warning("webhook refused: malformed", extra={"reason": reason})
-    return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body=_json({"error": reason}))
+    return Response(
+        status_code=400, content_type=content_types.APPLICATION_JSON, body=_json({"error": reason})
+    )
 
 
 def _handle_sns(event: dict[str, Any]) -> dict[str, Any]:

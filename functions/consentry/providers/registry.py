@@ -11,11 +11,11 @@ TWILIO_STATUS_CALLBACK_URL  twilio: public URL of the receipts webhook
 """
 
 import importlib
-import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Final
 
+from consentry.config import settings as deployment_settings
 from consentry.providers.base import SmsProvider
 
 DEFAULT_PROVIDER: Final = "eum"
@@ -104,7 +104,7 @@ def build_provider(env: Mapping[str, str]) -> SmsProvider:
 
 
 class _ProviderPerProcess:
-    """provider_from_environment(env=os.environ): built once per settings, reused after.
+    """provider_from_environment(env=deployment settings): built once per settings, reused after.
 
     Clients and loaded secrets are kept for the life of the Lambda container; `cache_clear()`
     (same name as functools caches) lets the local runtime and tests start afresh.
@@ -115,7 +115,7 @@ class _ProviderPerProcess:
         self._lock = threading.Lock()
 
     def __call__(self, env: Mapping[str, str] | None = None) -> SmsProvider:
-        settings = os.environ if env is None else env
+        settings = _deployment_environment() if env is None else env
         key = tuple((name, settings.get(name, "")) for name in SETTINGS)
         with self._lock:
             provider = self._providers.get(key)
@@ -127,6 +127,11 @@ class _ProviderPerProcess:
     def cache_clear(self) -> None:
         with self._lock:
             self._providers.clear()
+
+
+def _deployment_environment() -> dict[str, str]:
+    """The deployment's settings under their environment names (config reads the environment)."""
+    return {name: str(value) for name, value in deployment_settings().model_dump(by_alias=True).items()}
 
 
 provider_from_environment: Final = _ProviderPerProcess()

@@ -83,7 +83,9 @@ class CarrierSimulator:
             second = int(now.timestamp())
             if self._per_second[second] >= self.config.messages_per_second:
                 self.rejected += 1
-                raise ProviderError(ErrorKind.THROTTLED, "ThrottlingException", "messages per second exceeded")
+                raise ProviderError(
+                    ErrorKind.THROTTLED, "ThrottlingException", "messages per second exceeded"
+                )
             self._per_second[second] += 1
             self.accepted += 1
             provider_id = f"sim-{uuid.UUID(int=self._random.getrandbits(128))}"
@@ -105,7 +107,9 @@ class CarrierSimulator:
         with self._lock:
             return self._events[0].due if self._events else None
 
-    def inbound_payload(self, from_number: str, body: str, *, message_id: str | None = None) -> dict[str, Any]:
+    def inbound_payload(
+        self, from_number: str, body: str, *, message_id: str | None = None
+    ) -> dict[str, Any]:
         """The SNS message End User Messaging publishes for a two-way inbound text."""
         words = body.strip().split()
         return {
@@ -177,7 +181,9 @@ class CarrierSimulator:
                 "messageEncoding": "GSM",
                 "messageType": sms.message_class.upper(),
                 "messageStatus": status,
-                "messageStatusDescription": "Message has been accepted by phone" if not failed else event_type,
+                "messageStatusDescription": "Message has been accepted by phone"
+                if not failed
+                else event_type,
                 "totalMessageParts": 1,
                 "totalMessagePrice": 0.00581,
                 "totalCarrierFee": 0.00302,
@@ -201,5 +207,7 @@ def install(simulator: CarrierSimulator | None) -> None:
 
 def get_simulator() -> CarrierSimulator:
     if _installed is None:
-        raise RuntimeError("no carrier simulator installed: the simulator provider exists only in the local runtime")
+        raise RuntimeError(
+            "no carrier simulator installed: the simulator provider exists only in the local runtime"
+        )
     return _installed

@@ -3,8 +3,8 @@
 from aws_lambda_powertools import Logger
 
 from consentry import clock
-from consentry.domain.consent import ContactConsent, ConsentChange, Decision, Outcome, apply_change
-from consentry.domain.ledger import make_entry
+from consentry.domain.consent import ConsentChange, ContactConsent, Decision, Outcome, apply_change
+from consentry.domain.ledger import GENESIS, make_entry
 from consentry.domain.phone import mask
 from consentry.store import contacts
 
@@ -24,7 +24,7 @@ def commit_change(phone: str, change: ConsentChange) -> Decision:
         entry = make_entry(
             phone=phone,
             seq=(record.ledger_seq if record else 0) + 1,
-            prev_hash=record.ledger_head if record else contacts.GENESIS,
+            prev_hash=record.ledger_head if record else GENESIS,
             recorded_at=clock.now(),
             event_time=change.event_time,
             kind=change.kind.value,
@@ -39,7 +39,12 @@ def commit_change(phone: str, change: ConsentChange) -> Decision:
             continue
         logger.info(
             "consent change recorded",
-            extra={"phone": mask(phone), "kind": change.kind.value, "scope": change.scope, "outcome": decision.outcome},
+            extra={
+                "phone": mask(phone),
+                "kind": change.kind.value,
+                "scope": change.scope,
+                "outcome": decision.outcome,
+            },
         )
         return decision
     raise contacts.ConcurrentUpdate(f"gave up after {MAX_ATTEMPTS} attempts for {mask(phone)}")

@@ -14,10 +14,15 @@ def process(handoff: Handoff) -> str:
     change = change_for(handoff, program)
     decision = commit_change(handoff.inbound.from_number, change) if change is not None else None
     if change is not None and decision is not None:
-        metrics.add_metric(name=f"Consent_{change.kind.value}_{decision.outcome.value}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(
+            name=f"Consent_{change.kind.value}_{decision.outcome.value}", unit=MetricUnit.Count, value=1
+        )
     body = reply_for(handoff, change, decision, program)
     if body is None:
         return decision.outcome.value if decision else "no_reply"
     return send_auto_reply(
-        phone=handoff.inbound.from_number, body=body, reply_id=reply_id(handoff), kind=f"{handoff.intent}_reply"
+        phone=handoff.inbound.from_number,
+        body=body,
+        reply_id=reply_id(handoff),
+        kind=f"{handoff.intent}_reply",
     )

@@ -55,7 +55,9 @@ def _intake(message: InboundMessage) -> dict[str, Any]:
     program = current_program()
     classification = classify(message.body, topic_keywords=program.topic_keywords())
     intent = classification.intent.value
-    handoff = Handoff(inbound=message, intent=intent, scope=classification.scope, matched=classification.matched)
+    handoff = Handoff(
+        inbound=message, intent=intent, scope=classification.scope, matched=classification.matched
+    )
     queue_url = {
         "opt_out": settings().stop_queue_url,
         "opt_in": settings().opt_in_queue_url,

@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 from consentry import clock
 from consentry.config import settings
 from consentry.domain.phone import mask
+from consentry.providers.backoff import send_with_backoff
 from consentry.providers.base import ErrorKind, OutboundSms, ProviderError
 from consentry.providers.registry import provider_from_environment
 from consentry.store import messages
@@ -27,7 +28,9 @@ def send_auto_reply(*, phone: str, body: str, reply_id: str, kind: str) -> str:
     existing = messages.outbound(reply_id)
     if existing is None:
         if not messages.take_auto_reply_slot(phone, now, settings().auto_reply_limit_per_hour):
-            logger.warning("auto-reply limit reached, not replying", extra={"phone": mask(phone), "kind": kind})
+            logger.warning(
+                "auto-reply limit reached, not replying", extra={"phone": mask(phone), "kind": kind}
+            )
             return "loop_guard"
         messages.record_outbound(message_id=reply_id, phone=phone, body=body, kind=kind, now=now)
     elif existing["state"] != OutboundState.PENDING:
@@ -36,14 +39,16 @@ def send_auto_reply(*, phone: str, body: str, reply_id: str, kind: str) -> str:
         return "already_sent"
     sms = OutboundSms(message_id=reply_id, to_number=phone, body=body, message_class="transactional")
     try:
-        result = provider_from_environment().send(sms)
+        result = send_with_backoff(provider_from_environment(), sms)
     except ProviderError as exc:
         if exc.kind is ErrorKind.THROTTLED:
             messages.release_outbound(reply_id)
             raise ReplyThrottled(reply_id) from exc
         state = OutboundState.FAILED
         messages.finish_outbound(reply_id, state, error_kind=exc.kind.value, error_code=exc.code)
-        logger.warning("auto-reply not delivered", extra={"phone": mask(phone), "kind": kind, "error": exc.kind})
+        logger.warning(
+            "auto-reply not delivered", extra={"phone": mask(phone), "kind": kind, "error": exc.kind}
+        )
         return f"failed_{exc.kind.value}"
     messages.finish_outbound(reply_id, OutboundState.SENT, provider_message_id=result.provider_message_id)
     return "sent"

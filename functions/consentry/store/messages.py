@@ -88,7 +88,9 @@ def release_outbound(message_id: str) -> None:
     _transition(message_id, OutboundState.SENDING, OutboundState.PENDING, {})
 
 
-def _transition(message_id: str, expected: OutboundState, new: OutboundState, details: dict[str, Any]) -> bool:
+def _transition(
+    message_id: str, expected: OutboundState, new: OutboundState, details: dict[str, Any]
+) -> bool:
     fields = {"state": new.value, **details}
     try:
         client("dynamodb").update_item(
