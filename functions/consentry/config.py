@@ -31,6 +31,7 @@ class Settings(BaseModel):
     ledger_table: str = Field(alias="LEDGER_TABLE")
     messages_table: str = Field(alias="MESSAGES_TABLE")
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
+    campaigns_table: str = Field(alias="CAMPAIGNS_TABLE")
     opt_in_queue_url: str = Field(alias="OPT_IN_QUEUE_URL")
     stop_queue_url: str = Field(alias="STOP_QUEUE_URL")
     auto_reply_limit_per_hour: int = Field(default=5, alias="AUTO_REPLY_LIMIT_PER_HOUR", ge=1)

@@ -241,7 +241,7 @@ class LocalRuntime:
                 props = source.properties
                 if source.type == "Api":
                     resource = props["Path"]
-                    pattern = re.compile("^" + re.sub(r"\{(\w+)\+?\}", r"(?P<\1>[^/]+)", resource) + "$")
+                    pattern = re.compile("^" + _route_regex(resource) + "$")
                     self.routes.append(Route(props["Method"].upper(), resource, pattern, spec.logical_id))
                 elif source.type == "SQS":
                     arn = self.stack.resolve(props["Queue"])
@@ -264,6 +264,8 @@ class LocalRuntime:
                 elif source.type == "SNS":
                     topic_arn = self.stack.resolve(props["Topic"])
                     self.sns_subscribers.setdefault(topic_arn, []).append(spec.logical_id)
+        # Specific routes before greedy {proxy+} ones, as API Gateway matches them.
+        self.routes.sort(key=lambda route: "+}" in route.resource)
 
     def _queue_url_for_arn(self, arn: str) -> str:
         for physical in self.stack.physical.values():
@@ -564,6 +566,12 @@ class LocalRuntime:
         self.clock.advance_to(target)
         while self.step():
             pass
+
+
+def _route_regex(resource: str) -> str:
+    """API Gateway resource path -> regex: {name} is one segment, {name+} the rest of the path."""
+    greedy = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", resource)
+    return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", greedy)
 
 
 def _reset_process_caches() -> None:

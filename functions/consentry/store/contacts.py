@@ -1,5 +1,23 @@
 """Contact items (table CONTACTS_TABLE, key `phone`) and their consent + ledger commits.
 
+Contact item attributes (the one description of the layout; other store modules that write
+contact items use exactly these names):
+  phone                 S   E.164, the key
+  version               N   bumped by every conditional write (optimistic concurrency)
+  opted_out             BOOL global opt-out
+  opted_out_changed_at  S   event time (ISO) of the last global change
+  topics                M   topic id -> {status, changed_at, source, pending_until}
+  recent_evidence       L   evidence references already applied (duplicate hand-offs)
+  ledger_seq, ledger_head   N, S  the consent ledger's last sequence number and hash
+  attributes            M   profile attributes for personalisation and audience filters
+  time_zone             S   IANA zone overriding the one derived from the number
+  undeliverable         M   {reason, at, receipt} once the number is known dead
+  sends                 M   send key (campaign id or idempotency key) -> {at (epoch s), topic,
+                            message_class, message_id, state}; pruned to the longest cap window
+  frequency_cap         M   {count, days}: the contact's own promotional cap (preference center)
+  paused_until          S   ISO time until which promotional texts are paused
+  created_at, updated_at S  ISO times
+
 A consent change is one DynamoDB transaction: the contact's consent fields, guarded by its
 version, and the next ledger entry, which may only be created once. A concurrent writer
 makes the transaction fail and the caller re-reads; nothing is half-written.
@@ -31,6 +49,10 @@ class ContactRecord(BaseModel):
     ledger_head: str = GENESIS
     attributes: dict[str, Any] = {}
     time_zone: str | None = None
+    undeliverable: dict[str, Any] | None = None
+    sends: dict[str, dict[str, Any]] = {}
+    frequency_cap: dict[str, int] | None = None
+    paused_until: datetime | None = None
 
 
 def _consent_fields(consent: ContactConsent) -> dict[str, Any]:
@@ -59,6 +81,10 @@ def record_from_item(item: dict[str, Any]) -> ContactRecord:
         ledger_head=item.get("ledger_head", GENESIS),
         attributes=item.get("attributes", {}),
         time_zone=item.get("time_zone"),
+        undeliverable=item.get("undeliverable"),
+        sends=item.get("sends", {}),
+        frequency_cap=item.get("frequency_cap"),
+        paused_until=datetime.fromisoformat(item["paused_until"]) if item.get("paused_until") else None,
     )
 
 
