@@ -34,6 +34,8 @@ class Settings(BaseModel):
     campaigns_table: str = Field(alias="CAMPAIGNS_TABLE")
     opt_in_queue_url: str = Field(alias="OPT_IN_QUEUE_URL")
     stop_queue_url: str = Field(alias="STOP_QUEUE_URL")
+    send_queue_url: str = Field(alias="SEND_QUEUE_URL")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     auto_reply_limit_per_hour: int = Field(default=5, alias="AUTO_REPLY_LIMIT_PER_HOUR", ge=1)
     conversation_retention_days: int = Field(default=90, alias="CONVERSATION_RETENTION_DAYS", ge=1)
 

@@ -27,7 +27,8 @@ def create_resource(runtime: "LocalRuntime", logical_id: str, resource: dict[str
         arn = runtime.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
         return {"Ref": name, "Arn": arn}
     if kind == "AWS::Serverless::Function":
-        return {"Ref": name, "Arn": f"arn:aws:lambda:{arn_prefix}:function:{name}"}
+        function_name = props.get("FunctionName") or name
+        return {"Ref": function_name, "Arn": f"arn:aws:lambda:{arn_prefix}:function:{function_name}"}
     if kind == "AWS::IAM::Role":
         return {"Ref": name, "Arn": f"arn:aws:iam::{stack.account}:role/{name}"}
     if kind == "AWS::KMS::Key":

@@ -22,7 +22,7 @@ from consentry.domain.messages import InboundMessage
 from consentry.domain.phone import mask
 from consentry.observability import logger, metrics
 from consentry.services.program import current_program
-from consentry.store import messages, queues
+from consentry.store import events, messages, queues
 
 #: Providers redeliver within minutes to hours; a day covers every retry schedule we know.
 DEDUPE_SECONDS = 24 * 3600
@@ -65,6 +65,19 @@ def _intake(message: InboundMessage) -> dict[str, Any]:
     }.get(intent)
     if queue_url is not None:
         queues.send(queue_url, handoff)
+    else:
+        # Not a compliance keyword: an agent inbox or chatbot subscribed to the bus takes it from here.
+        events.publish(
+            "InboundMessage",
+            {
+                "provider": message.provider,
+                "provider_message_id": message.provider_message_id,
+                "from": message.from_number,
+                "to": message.to_number,
+                "body": message.body,
+                "received_at": message.received_at.isoformat(),
+            },
+        )
     messages.log_inbound(message, intent=intent, scope=classification.scope, matched=classification.matched)
     metrics.add_metric(name=f"Inbound_{intent}", unit=MetricUnit.Count, value=1)
     logger.info(

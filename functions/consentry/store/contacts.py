@@ -27,10 +27,10 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
 from consentry.config import settings
 from consentry.domain.consent import ContactConsent, TopicConsent
+from consentry.domain.contact import Contact
 from consentry.domain.ledger import GENESIS, LedgerEntry
 from consentry.store import codec
 from consentry.store.aws import client
@@ -40,19 +40,8 @@ class ConcurrentUpdate(Exception):
     """Somebody else changed the contact between our read and our write: read again."""
 
 
-class ContactRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    consent: ContactConsent
-    version: int = 0
-    ledger_seq: int = 0
-    ledger_head: str = GENESIS
-    attributes: dict[str, Any] = {}
-    time_zone: str | None = None
-    undeliverable: dict[str, Any] | None = None
-    sends: dict[str, dict[str, Any]] = {}
-    frequency_cap: dict[str, int] | None = None
-    paused_until: datetime | None = None
+#: Kept for readability at call sites that load and commit.
+ContactRecord = Contact
 
 
 def _consent_fields(consent: ContactConsent) -> dict[str, Any]:
