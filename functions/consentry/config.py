@@ -4,10 +4,12 @@ Every field's alias is the environment variable that sets it; a test checks that
 is set for the functions in template.yaml, so code and template cannot drift.
 """
 
+import json
 import os
+from decimal import Decimal
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Settings(BaseModel):
@@ -38,6 +40,34 @@ class Settings(BaseModel):
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     auto_reply_limit_per_hour: int = Field(default=5, alias="AUTO_REPLY_LIMIT_PER_HOUR", ge=1)
     conversation_retention_days: int = Field(default=90, alias="CONVERSATION_RETENTION_DAYS", ge=1)
+    # Campaign schedules: EventBridge Scheduler group, the role it assumes, the fan-out target.
+    schedule_group: str = Field(default="default", alias="SCHEDULE_GROUP")
+    scheduler_role_arn: str = Field(default="", alias="SCHEDULER_ROLE_ARN")
+    fanout_function_arn: str = Field(default="", alias="FANOUT_FUNCTION_ARN")
+    # Country (ISO 3166 alpha-2) -> price of one SMS segment, with "default" for the rest.
+    price_per_segment: dict[str, Decimal] = Field(
+        default={"US": Decimal("0.00581"), "CA": Decimal("0.00581"), "default": Decimal("0.05")},
+        alias="PRICE_PER_SEGMENT",
+    )
+
+    @field_validator("price_per_segment", mode="before")
+    @classmethod
+    def _price_table(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value, parse_float=Decimal)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"PRICE_PER_SEGMENT is not JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise ValueError('PRICE_PER_SEGMENT must be a JSON object like {"US": 0.00581, "default": 0.05}')
+        if "default" not in value:
+            raise ValueError('PRICE_PER_SEGMENT needs a "default" price for countries it does not list')
+        for country, price in value.items():
+            if country != "default" and not (len(country) == 2 and country.isalpha() and country.isupper()):
+                raise ValueError(f"PRICE_PER_SEGMENT key {country!r} is not a country code like 'US'")
+            if isinstance(price, bool) or not isinstance(price, int | float | Decimal) or price < 0:
+                raise ValueError(f"PRICE_PER_SEGMENT price for {country} must be a number >= 0")
+        return value
 
 
 def env_names() -> set[str]:
