@@ -148,6 +148,13 @@ class LocalRuntime:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "LocalRuntime":
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # never leave the emulator or the environment half set up
+            raise
+
+    def _start(self) -> "LocalRuntime":
         _reset_process_caches()
         environment = dict(LOCAL_ENVIRONMENT)
         if self.endpoint_url:

@@ -118,26 +118,42 @@ def _decide(state: ContactConsent, change: ConsentChange) -> Decision:
         return _decide_global(state, change)
     if change.kind is ChangeKind.CONFIRM:
         return _decide_confirm(state, change)
-    current = state.topics.get(change.scope)
-    if current is not None and current.changed_at >= at:
+    if (
+        change.kind is ChangeKind.REQUEST_CONFIRMATION
+        and state.opted_out
+        and state.opted_out_changed_at >= at
+    ):
+        # Asked before a STOP that has already been applied: the STOP ended it.
         return Decision(outcome=Outcome.STALE, state=state, topics=(change.scope,))
+    current = state.topics.get(change.scope)
     new_status = {
         ChangeKind.OPT_OUT: TopicStatus.REVOKED,
         ChangeKind.OPT_IN: TopicStatus.ACTIVE,
         ChangeKind.REQUEST_CONFIRMATION: TopicStatus.PENDING,
     }[change.kind]
-    if current is not None and current.status is new_status and new_status is not TopicStatus.PENDING:
-        return Decision(outcome=Outcome.UNCHANGED, state=state, topics=(change.scope,))
-    pending_until = at + timedelta(hours=change.pending_hours) if new_status is TopicStatus.PENDING else None
-    topics = dict(state.topics)
-    topics[change.scope] = TopicConsent(
-        status=new_status, changed_at=at, source=change.evidence.source, pending_until=pending_until
-    )
-    updates: dict[str, object] = {"topics": topics}
-    # Opting in to a topic by keyword is also a clear request to receive texts again.
-    if change.kind is not ChangeKind.OPT_OUT and state.opted_out and state.opted_out_changed_at < at:
-        updates.update(opted_out=False, opted_out_changed_at=at)
-    return Decision(outcome=Outcome.APPLIED, state=state.model_copy(update=updates), topics=(change.scope,))
+    updates: dict[str, object] = {}
+    topic_changed = False
+    if current is None or current.changed_at < at:
+        if current is not None and current.status is new_status and new_status is not TopicStatus.PENDING:
+            # Nothing changes, but this is now the latest word on the topic: an older event
+            # that arrives later must not override it.
+            replacement = current.model_copy(update={"changed_at": at})
+        else:
+            pending_until = (
+                at + timedelta(hours=change.pending_hours) if new_status is TopicStatus.PENDING else None
+            )
+            replacement = TopicConsent(
+                status=new_status, changed_at=at, source=change.evidence.source, pending_until=pending_until
+            )
+            topic_changed = True
+        updates["topics"] = {**state.topics, change.scope: replacement}
+    if change.kind is ChangeKind.OPT_IN:
+        updates.update(_global_opt_in(state, at))
+    if not updates:
+        return Decision(outcome=Outcome.STALE, state=state, topics=(change.scope,))
+    resubscribed = state.opted_out and updates.get("opted_out") is False
+    outcome = Outcome.APPLIED if topic_changed or resubscribed else Outcome.UNCHANGED
+    return Decision(outcome=outcome, state=state.model_copy(update=updates), topics=(change.scope,))
 
 
 def _decide_global(state: ContactConsent, change: ConsentChange) -> Decision:
@@ -145,7 +161,11 @@ def _decide_global(state: ContactConsent, change: ConsentChange) -> Decision:
         return Decision(outcome=Outcome.STALE, state=state)
     wants_out = change.kind is ChangeKind.OPT_OUT
     if state.opted_out == wants_out:
-        return Decision(outcome=Outcome.UNCHANGED, state=state)
+        # Already so; remember the event time so an older, late-arriving change stays stale.
+        return Decision(
+            outcome=Outcome.UNCHANGED,
+            state=state.model_copy(update={"opted_out_changed_at": change.event_time}),
+        )
     updates: dict[str, object] = {"opted_out": wants_out, "opted_out_changed_at": change.event_time}
     if wants_out:
         # A global STOP also ends any double opt-in still waiting for YES.
@@ -179,9 +199,18 @@ def _decide_confirm(state: ContactConsent, change: ConsentChange) -> Decision:
         topics[topic_id] = TopicConsent(
             status=TopicStatus.ACTIVE, changed_at=at, source=change.evidence.source
         )
-    updates: dict[str, object] = {"topics": topics}
-    if state.opted_out and state.opted_out_changed_at < at:
-        updates.update(opted_out=False, opted_out_changed_at=at)
+    updates: dict[str, object] = {"topics": topics, **_global_opt_in(state, at)}
     return Decision(
         outcome=Outcome.APPLIED, state=state.model_copy(update=updates), topics=tuple(confirmable)
     )
+
+
+def _global_opt_in(state: ContactConsent, at: datetime) -> dict[str, object]:
+    """Express consent to a topic is also a request to receive texts again, as of `at`.
+
+    Applied whether or not the contact is opted out right now, so that a STOP older than
+    this consent stays stale whichever of the two is delivered first.
+    """
+    if state.opted_out_changed_at >= at:
+        return {}
+    return {"opted_out": False, "opted_out_changed_at": at}
