@@ -1,7 +1,7 @@
 """Inbound texts: Twilio and generic webhooks (API Gateway) and End User Messaging (SNS)."""
 
+import json
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
@@ -18,6 +18,9 @@ from consentry.providers.generic import parse_generic_inbound, verify_generic
 from consentry.providers.signatures import (
     WebhookRejected,
     check_body_size,
+    event_body,
+    form_params,
+    header,
     load_secret,
     twilio_request_url,
     verify_twilio_signature,
@@ -30,9 +33,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def _raw_body() -> bytes:
-    event = app.current_event
-    body = event.decoded_body if event.is_base64_encoded else event.body
-    raw = (body or "").encode() if isinstance(body, str) else (body or b"")
+    raw = event_body(app.current_event.raw_event)
     check_body_size(raw)
     return raw
 
@@ -40,14 +41,11 @@ def _raw_body() -> bytes:
 @app.post("/webhooks/twilio/inbound")
 def twilio_inbound() -> Response[str]:
     raw = _raw_body()
-    params = dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
-    signature = app.current_event.headers.get("X-Twilio-Signature") or app.current_event.headers.get(
-        "x-twilio-signature"
-    )
+    params = form_params(raw)
+    signature = header(app.current_event.headers, "X-Twilio-Signature")
     token = load_secret(settings().twilio_auth_token_param)
-    if not signature or not verify_twilio_signature(
-        token, twilio_request_url(app.current_event.raw_event), params, signature
-    ):
+    url = twilio_request_url(app.current_event.raw_event)
+    if not verify_twilio_signature(token, url, params, signature):
         raise WebhookRejected(403, "missing or invalid X-Twilio-Signature")
     intake(parse_twilio_inbound(params))
     return Response(status_code=200, content_type="text/xml", body=EMPTY_TWIML)
@@ -63,8 +61,6 @@ def generic_inbound() -> Response[str]:
 
 
 def _json(payload: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(payload)
 
 

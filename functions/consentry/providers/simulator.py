@@ -68,8 +68,14 @@ class CarrierSimulator:
         self.rejected = 0
         self.accepted = 0
         self.reply_script: ReplyScript | None = None
-        #: numbers that fail permanently whatever the share says (dead or landline numbers)
+        #: numbers the carrier accepts but cannot deliver to (dead or landline): a TEXT_INVALID receipt
         self.dead_numbers: set[str] = set()
+        #: numbers refused at send time, as End User Messaging refuses them
+        self.invalid_numbers: set[str] = set()  # ValidationException: not a valid destination
+        self.carrier_opted_out: set[str] = set()  # the recipient opted out at the carrier
+        #: numbers whose send times out after the request left: logged (it went out), reported ambiguous
+        self.timeouts: set[str] = set()
+        self._next_id = 1
         #: scripted provider errors for the next sends (tests of throttling and timeouts)
         self.injected_errors: list[ProviderError] = []
         config.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +86,12 @@ class CarrierSimulator:
         with self._lock:
             if self.injected_errors:
                 raise self.injected_errors.pop(0)
+            if sms.to_number in self.invalid_numbers:
+                raise ProviderError(ErrorKind.PERMANENT, "ValidationException", "invalid")
+            if sms.to_number in self.carrier_opted_out:
+                raise ProviderError(
+                    ErrorKind.PERMANENT, "ConflictException", "opted_out", carrier_opt_out=True
+                )
             second = int(now.timestamp())
             if self._per_second[second] >= self.config.messages_per_second:
                 self.rejected += 1
@@ -88,12 +100,19 @@ class CarrierSimulator:
                 )
             self._per_second[second] += 1
             self.accepted += 1
-            provider_id = f"sim-{uuid.UUID(int=self._random.getrandbits(128))}"
+            provider_id = self.next_provider_id()
+            self._next_id += 1
             self._append_log(now, sms, provider_id)
+            if sms.to_number in self.timeouts:
+                raise ProviderError(ErrorKind.AMBIGUOUS, "ReadTimeoutError", "timeout")
             self._schedule_receipt(now, sms, provider_id)
             if self.reply_script is not None and (reply := self.reply_script(sms)) is not None:
                 self._schedule_reply(now, sms.to_number, reply, provider_id)
         return SendResult(provider_message_id=provider_id)
+
+    def next_provider_id(self) -> str:
+        """The id the next accepted send gets (ids are sequential, so tests can predict them)."""
+        return f"sim-{self._next_id:012d}"
 
     # -- what the runtime pulls -------------------------------------------------------------
     def due_events(self, now: datetime) -> list[SimulatedEvent]:
@@ -160,36 +179,37 @@ class CarrierSimulator:
             event_type = self._random.choice(self.config.failure_events)
         else:
             event_type = "TEXT_DELIVERED"
-        status = FAILURE_EVENTS[event_type][0] if failed else "DELIVERED"
         due = now + self._delay(self.config.delivery_delay_seconds)
+        self._push(due, "receipt", self.delivery_event(sms, provider_id, event_type, sent=now, at=due))
+
+    def delivery_event(
+        self, sms: OutboundSms, provider_id: str, event_type: str, *, sent: datetime, at: datetime
+    ) -> dict[str, Any]:
+        """The End User Messaging event-destination record for one message."""
+        failed = event_type != "TEXT_DELIVERED"
+        status = FAILURE_EVENTS[event_type][0] if failed else "DELIVERED"
         context = {"message_id": sms.message_id}
         if sms.campaign_id:
             context["campaign_id"] = sms.campaign_id
-        self._push(
-            due,
-            "receipt",
-            {
-                "eventType": event_type,
-                "eventVersion": "1.0",
-                "eventTimestamp": int(due.timestamp() * 1000),
-                "isFinal": True,
-                "originationPhoneNumber": self.config.our_number,
-                "destinationPhoneNumber": sms.to_number,
-                "isoCountryCode": "US",
-                "messageId": provider_id,
-                "messageRequestTimestamp": int(now.timestamp() * 1000),
-                "messageEncoding": "GSM",
-                "messageType": sms.message_class.upper(),
-                "messageStatus": status,
-                "messageStatusDescription": "Message has been accepted by phone"
-                if not failed
-                else event_type,
-                "totalMessageParts": 1,
-                "totalMessagePrice": 0.00581,
-                "totalCarrierFee": 0.00302,
-                "context": context,
-            },
-        )
+        return {
+            "eventType": event_type,
+            "eventVersion": "1.0",
+            "eventTimestamp": int(at.timestamp() * 1000),
+            "isFinal": True,
+            "originationPhoneNumber": self.config.our_number,
+            "destinationPhoneNumber": sms.to_number,
+            "isoCountryCode": "US",
+            "messageId": provider_id,
+            "messageRequestTimestamp": int(sent.timestamp() * 1000),
+            "messageEncoding": "GSM",
+            "messageType": sms.message_class.upper(),
+            "messageStatus": status,
+            "messageStatusDescription": "Message has been accepted by phone" if not failed else event_type,
+            "totalMessageParts": 1,
+            "totalMessagePrice": 0.00581,
+            "totalCarrierFee": 0.00302,
+            "context": context,
+        }
 
     def _schedule_reply(self, now: datetime, from_number: str, body: str, in_reply_to: str) -> None:
         payload = self.inbound_payload(from_number, body)
