@@ -5,16 +5,22 @@ Layouts:
   CONV#<phone>       / <received iso>#<provider id>   inbound text with its classification
   MSG#<message id>   / MSG                            one outbound message and its status
   AUTOREPLY#<phone>  / <hour bucket>                  automatic replies sent in that hour
+  ORPHAN#<provider>:<provider id> / RECEIPT#<status>  a receipt for no message we know (TTL)
+
+Receipts add to MSG# items: status (queued < sent < unknown < delivered|failed, only ever
+raised), status_at (event time ISO), status_reason, status_error_code, receipt_id,
+receipt_provider, receipt_updated_at, delivered_at.
 """
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
 from consentry.config import settings
-from consentry.domain.messages import InboundMessage
+from consentry.domain.messages import DeliveryReceipt, DeliveryStatus, InboundMessage
 from consentry.store import codec
 from consentry.store.aws import client
 
@@ -156,3 +162,131 @@ def conversation(phone: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- delivery receipts -------------------------------------------------------------------------
+
+#: The order a message's delivery status moves in. A receipt only ever raises it (a late "sent"
+#: never overwrites "delivered"); delivered and failed are final. "unknown" is the provider giving
+#: up on a final carrier report, which a late final report may still replace.
+STATUS_RANK: dict[DeliveryStatus, int] = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.UNKNOWN: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.FAILED: 3,
+}
+
+
+class StatusChange(StrEnum):
+    APPLIED = "applied"  # the status moved forward
+    STALE = "stale"  # a duplicate, or older news than what the message already has
+    UNKNOWN_MESSAGE = "unknown_message"  # no MSG# item with that id
+
+
+def record_delivery_status(
+    receipt: DeliveryReceipt, *, now: datetime
+) -> tuple[StatusChange, dict[str, Any] | None]:
+    """Move the message's status forward to the receipt's, in one conditional write.
+
+    Returns what happened and the message item as it was before (None if there is none), so
+    the caller needs no read: sent_at, phone and campaign_id come back with the write.
+    """
+    if not receipt.message_id:
+        return StatusChange.UNKNOWN_MESSAGE, None
+    fields: dict[str, Any] = {
+        "status": receipt.status.value,
+        "status_at": receipt.occurred_at.isoformat(),
+        "receipt_id": receipt.provider_message_id,
+        "receipt_provider": receipt.provider,
+        "receipt_updated_at": now.isoformat(),
+    }
+    if receipt.reason:
+        fields["status_reason"] = receipt.reason
+    if receipt.error_code:
+        fields["status_error_code"] = receipt.error_code
+    if receipt.status is DeliveryStatus.DELIVERED:
+        fields["delivered_at"] = receipt.occurred_at.isoformat()
+    lower = [status for status, rank in STATUS_RANK.items() if rank < STATUS_RANK[receipt.status]]
+    allowed = "attribute_not_exists(#status)"
+    if lower:
+        allowed += f" OR #status IN ({', '.join(f':lower{index}' for index in range(len(lower)))})"
+    values = {f":{key}": codec.to_value(value) for key, value in fields.items()}
+    values.update({f":lower{index}": {"S": status.value} for index, status in enumerate(lower)})
+    try:
+        response = client("dynamodb").update_item(
+            TableName=settings().messages_table,
+            Key={"pk": {"S": f"MSG#{receipt.message_id}"}, "sk": {"S": "MSG"}},
+            UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in fields),
+            ConditionExpression=f"attribute_exists(pk) AND ({allowed})",
+            ExpressionAttributeNames={f"#{key}": key for key in fields},
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_OLD",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        # ReturnValuesOnConditionCheckFailure puts the item here (not in botocore's typed shape).
+        item: Mapping[str, Any] | None = cast(Mapping[str, Any], exc.response).get("Item")
+        if not item:
+            return StatusChange.UNKNOWN_MESSAGE, None
+        return StatusChange.STALE, codec.from_item(item)
+    return StatusChange.APPLIED, codec.from_item(response.get("Attributes", {}))
+
+
+def record_orphan_receipt(receipt: DeliveryReceipt, *, now: datetime) -> bool:
+    """Keep a receipt for a message we do not know (expires with the conversation retention).
+
+    True the first time this provider message reports this status; a duplicate is not kept twice.
+    """
+    item = {
+        "pk": f"ORPHAN#{receipt.provider}:{receipt.provider_message_id}",
+        "sk": f"RECEIPT#{receipt.status.value}",
+        "provider": receipt.provider,
+        "provider_message_id": receipt.provider_message_id,
+        "message_id": receipt.message_id,
+        "campaign_id": receipt.campaign_id,
+        "status": receipt.status.value,
+        "status_reason": receipt.reason,
+        "status_error_code": receipt.error_code,
+        "occurred_at": receipt.occurred_at.isoformat(),
+        "received_at": now.isoformat(),
+        "to_number": receipt.to_number,
+        "expires_at": _expiry(now),
+    }
+    try:
+        client("dynamodb").put_item(
+            TableName=settings().messages_table,
+            Item=codec.to_item(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def orphan_receipts(provider: str, provider_message_id: str) -> list[dict[str, Any]]:
+    response = client("dynamodb").query(
+        TableName=settings().messages_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"ORPHAN#{provider}:{provider_message_id}"}},
+        ConsistentRead=True,
+    )
+    return [codec.from_item(item) for item in response.get("Items", [])]
+
+
+def recent_outbound(phone: str, limit: int) -> list[dict[str, Any]]:
+    """The newest outbound messages to `phone` (index by_phone, newest first; eventually consistent)."""
+    response = client("dynamodb").query(
+        TableName=settings().messages_table,
+        IndexName="by_phone",
+        KeyConditionExpression="phone = :phone",
+        ExpressionAttributeValues={":phone": {"S": phone}},
+        ScanIndexForward=False,
+        Limit=limit,
+    )
+    items = [codec.from_item(item) for item in response.get("Items", [])]
+    return [item for item in items if str(item.get("pk", "")).startswith("MSG#")]
