@@ -1,0 +1,66 @@
+"""The sender function: one send chunk per SQS message (BatchSize 1), partial batch responses.
+
+A chunk the sender could not finish (the provider kept throttling, time ran out, another attempt
+holds it) is made visible again after the delay the service asks for and reported as failed, so
+SQS delivers it again; its progress is already recorded (services/sender.py). A body that is not
+a send chunk fails every time and ends in SendDLQ with its cause.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.parser.types import Json
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from consentry.config import settings
+from consentry.domain.chunks import SendChunk
+from consentry.observability import logger, metrics, tracer
+from consentry.services.sender import FAILED, SUPPRESSED, process_chunk
+from consentry.store.sends import delay_message
+
+
+class ChunkRecord(SqsRecordModel):
+    body: Json[SendChunk]
+
+
+class ChunkLeftForRetry(Exception):
+    """Part of the chunk is left for SQS to deliver again (its progress is recorded)."""
+
+
+def _metrics(counts: dict[str, int]) -> None:
+    totals = {
+        "MessagesSent": counts.get("sent", 0),
+        "MessagesUnknown": counts.get("unknown", 0),
+        "MessagesSuppressed": sum(v for k, v in counts.items() if k.startswith(SUPPRESSED)),
+        "MessagesFailed": sum(v for k, v in counts.items() if k.startswith(FAILED)),
+    }
+    for name, value in totals.items():
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    processor = BatchProcessor(event_type=EventType.SQS, model=ChunkRecord)
+
+    def time_left() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
+    def record_handler(record: ChunkRecord) -> str:
+        result = process_chunk(record.body, time_left=time_left)
+        if result.outcome == "completed":
+            _metrics(dict(result.counts))
+        if result.outcome == "retry":
+            delay_message(settings().send_queue_url, record.receiptHandle, result.retry_after_seconds or 0)
+            raise ChunkLeftForRetry(result.detail or "retry")
+        return result.outcome
+
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )

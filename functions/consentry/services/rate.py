@@ -1,0 +1,119 @@
+"""Messages per second: a budget per origination identity (and per campaign) shared by every sender.
+
+Each second has a counter item per scope (store/sends.py, rate counters). A sender takes tokens
+for the current second in blocks with one conditional write, spends them on sends in that same
+second, and when a block is refused waits (clock.sleep) until the next second. So concurrent
+sender invocations together never exceed the budget in any second, at about one write per block
+rather than per message. Tokens left when the second ends are dropped: a token is only good for
+its own second, which is what keeps a slow sender from spilling a block into the next one.
+
+A block is no bigger than the sends the caller still has, the budget, and what the caller can
+plausibly send before the second ends at its measured provider latency, so a sender does not
+hoard a whole second's budget that it cannot use while others wait.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from consentry import clock
+from consentry.config import settings
+from consentry.store import sends
+
+#: Smoothing of the measured provider call time (exponential moving average).
+LATENCY_WEIGHT = 0.2
+
+
+@dataclass(frozen=True)
+class Budget:
+    scope: str
+    limit: int  # messages per second
+
+
+def budgets(campaign_id: str | None = None, campaign_rate: int | None = None) -> list[Budget]:
+    """The deployment's budget for its origination identity, plus a campaign's own when it is lower."""
+    config = settings()
+    identity = Budget(f"origination:{config.origination_identity}", config.messages_per_second)
+    if campaign_id is not None and campaign_rate is not None and campaign_rate < identity.limit:
+        # The tighter budget first: its refusal then costs no write on the shared one.
+        return [Budget(f"campaign:{campaign_id}", campaign_rate), identity]
+    return [identity]
+
+
+class RateLimiter:
+    """Hands out permission to send one message now, within every budget (tightest first)."""
+
+    def __init__(self, limits: Sequence[Budget]) -> None:
+        if not limits:
+            raise ValueError("a rate limiter needs at least one budget")
+        self.limits = tuple(limits)
+        self._second: int | None = None
+        self._tokens = 0
+        self._latency = 0.0  # seconds per provider call, measured
+        self.writes = 0  # counter writes made (for measurements)
+        self.waits = 0  # times it waited for the next second
+
+    @property
+    def ceiling(self) -> int:
+        return min(budget.limit for budget in self.limits)
+
+    def acquire(self, pending: int = 1) -> None:
+        """Block until one send may go out in the current second. `pending`: sends the caller still has."""
+        while True:
+            now = clock.now().timestamp()
+            second = math.floor(now)
+            if self._second == second and self._tokens > 0:
+                self._tokens -= 1
+                return
+            self._tokens = 0
+            granted = self._take(second, self._block(pending, second + 1 - now))
+            if granted:
+                self._second = second
+                self._tokens = granted - 1
+                return
+            self.waits += 1
+            clock.sleep(max(second + 1 - clock.now().timestamp(), 0.001))
+
+    def refund(self) -> None:
+        """The token just acquired was not used (the reservation failed): keep it for the next send."""
+        if self._second is not None and self._second == math.floor(clock.now().timestamp()):
+            self._tokens += 1
+
+    def observe(self, seconds: float) -> None:
+        """Feed the duration of one provider call into the block sizing."""
+        if seconds >= 0:
+            self._latency = (
+                seconds
+                if not self._latency
+                else ((1 - LATENCY_WEIGHT) * self._latency + LATENCY_WEIGHT * seconds)
+            )
+
+    def close(self) -> None:
+        """Give this second's unused tokens back so concurrent senders can use them."""
+        second, unused = self._second, self._tokens
+        self._tokens = 0
+        if second is None or unused < 1 or second != math.floor(clock.now().timestamp()):
+            return
+        for budget in self.limits:
+            sends.give_back_tokens(budget.scope, second, unused)
+            self.writes += 1
+
+    def _block(self, pending: int, seconds_left: float) -> int:
+        usable = math.ceil(seconds_left / self._latency) if self._latency > 0 else self.ceiling
+        return max(1, min(pending, self.ceiling, usable))
+
+    def _take(self, second: int, wanted: int) -> int:
+        granted = wanted
+        taken: list[Budget] = []
+        for budget in self.limits:
+            got = sends.take_tokens(budget.scope, second, granted, budget.limit)
+            self.writes += 1
+            for earlier in taken:
+                if granted - got:
+                    sends.give_back_tokens(earlier.scope, second, granted - got)
+                    self.writes += 1
+            granted = got
+            if not granted:
+                return 0
+            taken.append(budget)
+        return granted
