@@ -79,6 +79,7 @@ def test_topic_stop_keeps_other_topics_and_global_stop_ends_all(runtime: LocalRu
     assert not record.consent.is_subscribed("deals")
     assert record.consent.is_subscribed("alerts")
     assert "unsubscribed from deals and offers" in texts(runtime)[-1]
+    assert PHONE not in runtime.simulator.carrier_opted_out  # only a global STOP is mirrored
 
     say(runtime, "stop please")
     record = contact(PHONE)

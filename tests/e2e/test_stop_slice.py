@@ -28,6 +28,7 @@ def test_end_user_messaging_stop_commits_opt_out_and_confirms_once(runtime: Loca
     assert "unsubscribed" in replies[0]["body"]
     assert "START" in replies[0]["body"]
     assert [item["intent"] for item in conversation(PHONE)] == ["opt_out"]
+    assert PHONE in runtime.simulator.carrier_opted_out  # mirrored at the provider: a second lock
 
 
 def test_redelivered_webhook_changes_nothing_and_sends_nothing(runtime: LocalRuntime) -> None:

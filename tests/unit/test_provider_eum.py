@@ -442,8 +442,9 @@ def test_registry_builds_eum_by_default_and_reuses_it() -> None:
 
 @pytest.mark.usefixtures("fresh_registry")
 def test_registry_reads_the_deployment_settings_when_given_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in config.env_names():
-        monkeypatch.setenv(name, "1")  # every other setting present, as in a deployed function
+    for field in config.Settings.model_fields.values():
+        if field.is_required() and field.alias:
+            monkeypatch.setenv(field.alias, "1")  # the other required settings, as in a deployed function
     monkeypatch.setenv("SMS_PROVIDER", "eum")
     monkeypatch.setenv("ORIGINATION_IDENTITY", "+12065550152")
     monkeypatch.setenv("SMS_MAX_PRICE", "")
@@ -481,3 +482,29 @@ def test_registry_hands_out_the_installed_simulator(monkeypatch: pytest.MonkeyPa
     sentinel = object()
     monkeypatch.setattr(simulator_module, "get_simulator", lambda: sentinel)
     assert registry.provider_from_environment({"SMS_PROVIDER": "Simulator"}) is sentinel
+
+
+def test_opt_outs_are_mirrored_into_and_out_of_the_configured_opt_out_list(
+    client: Any, stubber: Stubber
+) -> None:
+    stubber.add_response(
+        "put_opted_out_number",
+        {"OptOutListName": "consentry", "OptedOutNumber": "+14255550182", "EndUserOptedOut": False},
+        {"OptOutListName": "consentry", "OptedOutNumber": "+14255550182"},
+    )
+    stubber.add_response(
+        "delete_opted_out_number",
+        {"OptOutListName": "consentry", "OptedOutNumber": "+14255550182", "EndUserOptedOut": False},
+        {"OptOutListName": "consentry", "OptedOutNumber": "+14255550182"},
+    )
+    provider = provider_for(client, opt_out_list="consentry")
+    assert provider.sync_opt_out("+14255550182", opted_out=True) is True
+    assert provider.sync_opt_out("+14255550182", opted_out=False) is True
+    stubber.assert_no_pending_responses()
+
+
+def test_mirror_opt_out_failure_is_classified(client: Any, stubber: Stubber) -> None:
+    stubber.add_client_error("put_opted_out_number", "ThrottlingException", http_status_code=400)
+    with pytest.raises(ProviderError) as raised:
+        provider_for(client).sync_opt_out("+14255550182", opted_out=True)
+    assert raised.value.kind is ErrorKind.THROTTLED

@@ -100,6 +100,7 @@ class Decision(BaseModel):
     outcome: Outcome
     state: ContactConsent
     topics: tuple[str, ...] = ()  # topics the change touched
+    was_opted_out: bool = False  # the global opt-out before the change
 
 
 def apply_change(state: ContactConsent, change: ConsentChange) -> Decision:
@@ -108,7 +109,10 @@ def apply_change(state: ContactConsent, change: ConsentChange) -> Decision:
     decision = _decide(state, change)
     remembered = (*state.recent_evidence, change.evidence.reference)[-RECENT_EVIDENCE_KEPT:]
     return decision.model_copy(
-        update={"state": decision.state.model_copy(update={"recent_evidence": remembered})}
+        update={
+            "state": decision.state.model_copy(update={"recent_evidence": remembered}),
+            "was_opted_out": state.opted_out,
+        }
     )
 
 

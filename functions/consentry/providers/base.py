@@ -45,3 +45,8 @@ class SmsProvider(Protocol):
     def send(self, sms: OutboundSms) -> SendResult:
         """Send one message or raise ProviderError classified by kind."""
         ...
+
+    def sync_opt_out(self, phone: str, opted_out: bool) -> bool:
+        """Mirror a confirmed global opt-out (or its end) into the provider's own opt-out list,
+        a second lock; False where the provider has no such list."""
+        ...

@@ -94,6 +94,7 @@ class EumProvider:
         max_price: str | None = None,
         ttl_seconds: int | None = None,
         message_types: Mapping[MessageClass, EumMessageType] = DEFAULT_MESSAGE_TYPES,
+        opt_out_list: str = "Default",
     ) -> None:
         _require_single_attempt(client)
         if not origination_identity:
@@ -115,6 +116,21 @@ class EumProvider:
         self._max_price = max_price
         self._ttl_seconds = ttl_seconds
         self._message_types = dict(message_types)
+        self._opt_out_list = opt_out_list
+
+    def sync_opt_out(self, phone: str, opted_out: bool) -> bool:
+        """Add the number to the End User Messaging opt-out list (sends to it are refused there
+        too), or take it off again when the person opts back in."""
+        try:
+            if opted_out:
+                self._client.put_opted_out_number(OptOutListName=self._opt_out_list, OptedOutNumber=phone)
+            else:
+                self._client.delete_opted_out_number(OptOutListName=self._opt_out_list, OptedOutNumber=phone)
+        except ClientError as exc:
+            raise classify_client_error(exc) from exc
+        except BotoCoreError as exc:
+            raise classify_botocore_error(exc) from exc
+        return True
 
     def send(self, sms: OutboundSms) -> SendResult:
         request = self.request_for(sms)

@@ -28,6 +28,7 @@ SETTINGS: Final = (
     "TWILIO_ACCOUNT_SID",
     "TWILIO_AUTH_TOKEN_PARAM",
     "TWILIO_STATUS_CALLBACK_URL",
+    "OPT_OUT_LIST",
 )
 TWILIO_MESSAGING_SERVICE_PREFIX: Final = "MG"
 
@@ -60,6 +61,7 @@ def _build_eum(env: Mapping[str, str]) -> SmsProvider:
             configuration_set=_optional(env, "CONFIGURATION_SET"),
             max_price=_optional(env, "SMS_MAX_PRICE"),
             ttl_seconds=int(ttl) if ttl is not None else None,
+            opt_out_list=_optional(env, "OPT_OUT_LIST") or "Default",
         )
     except ValueError as exc:
         raise ProviderConfigError(str(exc)) from exc

@@ -114,6 +114,15 @@ class CarrierSimulator:
         """The id the next accepted send gets (ids are sequential, so tests can predict them)."""
         return f"sim-{self._next_id:012d}"
 
+    def sync_opt_out(self, phone: str, opted_out: bool) -> bool:
+        """Like End User Messaging's opt-out list: sends to a listed number are refused."""
+        with self._lock:
+            if opted_out:
+                self.carrier_opted_out.add(phone)
+            else:
+                self.carrier_opted_out.discard(phone)
+        return True
+
     # -- what the runtime pulls -------------------------------------------------------------
     def due_events(self, now: datetime) -> list[SimulatedEvent]:
         with self._lock:

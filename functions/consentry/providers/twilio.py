@@ -80,6 +80,12 @@ class TwilioProvider:
             client if client is not None else _make_client(account_sid, auth_token, timeout_seconds)
         )
 
+    def sync_opt_out(self, phone: str, opted_out: bool) -> bool:
+        """Twilio offers no API to add a number to its opt-out list: it locks a number itself only
+        when the person texts a STOP keyword. Our own consent state (checked at every send) is
+        the only lock for opt-outs Consentry recognised in other words."""
+        return False
+
     def send(self, sms: OutboundSms) -> SendResult:
         try:
             message = self._client.messages.create(**self.request_for(sms))

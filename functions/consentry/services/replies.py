@@ -52,3 +52,15 @@ def send_auto_reply(*, phone: str, body: str, reply_id: str, kind: str) -> str:
         return f"failed_{exc.kind.value}"
     messages.finish_outbound(reply_id, OutboundState.SENT, provider_message_id=result.provider_message_id)
     return "sent"
+
+
+def resume_auto_reply(reply_id: str) -> str:
+    """Send a reply recorded earlier but not yet handed to the provider (its send was throttled)."""
+    existing = messages.outbound(reply_id)
+    if existing is None:
+        return "no_reply"
+    if existing["state"] != OutboundState.PENDING:
+        return "already_sent"
+    return send_auto_reply(
+        phone=existing["phone"], body=existing["body"], reply_id=reply_id, kind=existing["kind"]
+    )
