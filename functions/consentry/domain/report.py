@@ -19,7 +19,7 @@ same way Prometheus estimates quantiles, and are therefore estimates within one 
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -323,22 +323,32 @@ def _program_week(label: str, counts: Mapping[str, int]) -> ProgramWeek:
     )
 
 
+def last_weeks(until: datetime, count: int) -> list[str]:
+    """ISO week labels of the `count` weeks ending with the one holding `until`, oldest first."""
+    return [week_of(until - timedelta(weeks=back)) for back in range(count - 1, -1, -1)]
+
+
 def program_report(
     program_counts: Mapping[str, int],
     campaign_counts: Sequence[Mapping[str, int]],
     generated_at: datetime,
+    weeks: int,
 ) -> ProgramReport:
-    """Weekly opt-in/opt-out numbers; delivered per week is summed over the campaigns' counters."""
-    weeks = weekly_counts(program_counts)
+    """The last `weeks` ISO weeks (zeros where nothing happened); deliveries per week are summed
+    over the campaigns' counters."""
+    if weeks < 1:
+        raise ValueError("weeks must be at least 1")
+    counted = weekly_counts(program_counts)
     for counts in campaign_counts:
         for label, values in weekly_counts(counts).items():
             if DELIVERED_WEEK in values:
-                week = weeks.setdefault(label, {})
+                week = counted.setdefault(label, {})
                 week[DELIVERED_WEEK] = week.get(DELIVERED_WEEK, 0) + values[DELIVERED_WEEK]
-    rows = [_program_week(label, weeks[label]) for label in sorted(weeks)]
+    labels = last_weeks(generated_at, weeks)
+    rows = [_program_week(label, counted.get(label, {})) for label in labels]
     summed: dict[str, int] = {}
-    for counts in weeks.values():
-        for name, value in counts.items():
+    for label in labels:
+        for name, value in counted.get(label, {}).items():
             summed[name] = summed.get(name, 0) + value
     return ProgramReport(generated_at=generated_at, weeks=rows, totals=_program_week("total", summed))
 
@@ -429,3 +439,44 @@ def attributed_campaign(
     if best is None:
         return None
     return Attribution(campaign_id=best[1], hours_after=(cutoff - best[0]) / 3600)
+
+
+# --- how numbers read ----------------------------------------------------------------------------
+
+
+def format_count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def format_percent(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def format_duration(milliseconds: float | None) -> str:
+    """12 ms, 3.4 s, 2.5 min, 1.2 h."""
+    if milliseconds is None:
+        return "—"
+    if milliseconds < 1_000:
+        return f"{milliseconds:.0f} ms"
+    if milliseconds < 60_000:
+        return f"{_short(milliseconds / 1_000)} s"
+    if milliseconds < 3_600_000:
+        return f"{_short(milliseconds / 60_000)} min"
+    return f"{_short(milliseconds / 3_600_000)} h"
+
+
+def _short(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def format_usd(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
+def bucket_label(le_ms: int | None, previous_ms: int | None) -> str:
+    """A histogram bucket as a reader sees it: "≤ 2 s", "> 1 day"."""
+    if le_ms is None:
+        return f"> {format_duration(previous_ms)}" if previous_ms is not None else "all"
+    return f"≤ {format_duration(le_ms)}"
