@@ -54,6 +54,10 @@ LOCAL_ENVIRONMENT = {
     "GENERIC_WEBHOOK_SECRET_PARAM": "env:CONSENTRY_LOCAL_WEBHOOK_SECRET",
     "CONSENTRY_LOCAL_TWILIO_TOKEN": "local-twilio-auth-token",
     "CONSENTRY_LOCAL_WEBHOOK_SECRET": "local-generic-webhook-secret",
+    "SUPPRESSION_SALT_PARAM": "env:CONSENTRY_LOCAL_SUPPRESSION_SALT",
+    "CONSENTRY_LOCAL_SUPPRESSION_SALT": "local-suppression-salt",
+    "PREFERENCES_SECRET_PARAM": "env:CONSENTRY_LOCAL_PREFERENCES_SECRET",
+    "CONSENTRY_LOCAL_PREFERENCES_SECRET": "local-preferences-signing-secret",
 }
 
 
@@ -172,6 +176,9 @@ class LocalRuntime:
         store_aws.reset()
         self._create_resources()
         self._wire_functions()
+        if not self.stack.parameters.get("PublicBaseUrl"):
+            # Links printed locally (preference center) point at this runtime's own API.
+            environment["PUBLIC_BASE_URL"] = self.base_url
         self._set_environment({**self._function_environment(), **environment})
         consentry_config.reload()
         consentry_clock.set_source(self.clock.now)
@@ -356,7 +363,7 @@ class LocalRuntime:
                         )
                 return HttpResponse(
                     int(result.get("statusCode", 200)),
-                    {key: str(value) for key, value in (result.get("headers") or {}).items()},
+                    _response_headers(result),
                     result.get("body") or "",
                 )
         return HttpResponse(
@@ -573,6 +580,14 @@ class LocalRuntime:
         self.clock.advance_to(target)
         while self.step():
             pass
+
+
+def _response_headers(result: dict[str, Any]) -> dict[str, str]:
+    """A proxy response's headers: `headers`, plus `multiValueHeaders` as Powertools answers REST APIs."""
+    headers = {key: str(value) for key, value in (result.get("headers") or {}).items()}
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers.setdefault(key, ", ".join(str(value) for value in values))
+    return headers
 
 
 def _route_regex(resource: str) -> str:

@@ -110,8 +110,10 @@ class Program(BaseModel):
             f"Reply HELP for help, STOP to opt out. Terms: {self.terms_url} Privacy: {self.privacy_url}"
         )
 
-    def help_text(self) -> str:
-        return f"{self.brand}: for help contact {self.support_contact}. Reply STOP to opt out."
+    def help_text(self, preferences_url: str | None = None) -> str:
+        """The HELP answer; with `preferences_url`, it also says where to change preferences."""
+        manage = f" Manage your texts: {preferences_url}" if preferences_url else ""
+        return f"{self.brand}: for help contact {self.support_contact}.{manage} Reply STOP to opt out."
 
     def opt_out_text(self, topic: Topic | None) -> str:
         if topic is None:

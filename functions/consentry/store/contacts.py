@@ -16,6 +16,7 @@ contact items use exactly these names):
                             message_class, message_id, state}; pruned to the longest cap window
   frequency_cap         M   {count, days}: the contact's own promotional cap (preference center)
   paused_until          S   ISO time until which promotional texts are paused
+  checkin_sent_at       S   ISO time the last re-permission check-in text went out (not versioned)
   created_at, updated_at S  ISO times
 
 A consent change is one DynamoDB transaction: the contact's consent fields, guarded by its
@@ -23,11 +24,13 @@ version, and the next ledger entry, which may only be created once. A concurrent
 makes the transaction fail and the caller re-reads; nothing is half-written.
 """
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from consentry import clock
 from consentry.config import settings
 from consentry.domain.consent import ContactConsent, TopicConsent
 from consentry.domain.contact import Contact
@@ -115,6 +118,168 @@ def commit_consent(before: ContactRecord | None, consent: ContactConsent, entry:
     }
     try:
         client("dynamodb").transact_write_items(TransactItems=[{"Update": update}, {"Put": put}])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+            raise ConcurrentUpdate(consent.phone) from exc
+        raise
+
+
+def set_send_preferences(
+    before: ContactRecord, *, frequency_cap: dict[str, int] | None, paused_until: datetime | None
+) -> None:
+    """Write the contact's own cap and pause (None removes them), guarded by its version.
+
+    Raises ConcurrentUpdate when the contact changed since `before` was read (or is gone).
+    """
+    sets: dict[str, Any] = {"version": before.version + 1}
+    removes: list[str] = []
+    for name, value in (
+        ("frequency_cap", frequency_cap),
+        ("paused_until", paused_until.isoformat() if paused_until else None),
+    ):
+        if value is None:
+            removes.append(name)
+        else:
+            sets[name] = value
+    expression = "SET " + ", ".join(f"#{name} = :{name}" for name in sets)
+    if removes:
+        expression += " REMOVE " + ", ".join(f"#{name}" for name in removes)
+    values = {f":{name}": codec.to_value(value) for name, value in sets.items()}
+    if before.version:
+        condition = "#version = :expected_version"
+        values[":expected_version"] = {"N": str(before.version)}
+    else:  # an item written without a version (never by commit_consent)
+        condition = "attribute_exists(phone) AND attribute_not_exists(#version)"
+    try:
+        client("dynamodb").update_item(
+            TableName=settings().contacts_table,
+            Key={"phone": {"S": before.phone}},
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={f"#{name}": name for name in [*sets, *removes]},
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise ConcurrentUpdate(before.phone) from exc
+        raise
+
+
+def mark_checkin_sent(phone: str, at: datetime, *, not_since: datetime) -> bool:
+    """Record a check-in at `at` unless one was recorded at or after `not_since`; False if one was.
+
+    Not versioned: it changes no consent or preference, so it must not make a concurrent
+    consent or send writer retry.
+    """
+    try:
+        client("dynamodb").update_item(
+            TableName=settings().contacts_table,
+            Key={"phone": {"S": phone}},
+            UpdateExpression="SET checkin_sent_at = :at",
+            ConditionExpression="attribute_exists(phone) AND "
+            "(attribute_not_exists(checkin_sent_at) OR checkin_sent_at < :not_since)",
+            ExpressionAttributeValues={
+                ":at": {"S": at.isoformat()},
+                ":not_since": {"S": not_since.isoformat()},
+            },
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def scan_page(
+    start_key: dict[str, Any] | None = None, limit: int = 500
+) -> tuple[list[tuple[ContactRecord, datetime | None]], dict[str, Any] | None]:
+    """One page of every contact, with its `checkin_sent_at`, and the key to resume after it."""
+    kwargs: dict[str, Any] = {"TableName": settings().contacts_table, "Limit": limit}
+    if start_key:
+        kwargs["ExclusiveStartKey"] = start_key
+    page = client("dynamodb").scan(**kwargs)
+    found: list[tuple[ContactRecord, datetime | None]] = []
+    for raw in page.get("Items", []):
+        item = codec.from_item(raw)
+        sent = item.get("checkin_sent_at")
+        found.append((record_from_item(item), datetime.fromisoformat(sent) if sent else None))
+    next_key: dict[str, Any] | None = page.get("LastEvaluatedKey")
+    return found, next_key
+
+
+def load_many(phones: Iterable[str]) -> dict[str, ContactRecord]:
+    """Several contacts by number, strongly consistent (BatchGetItem, 100 keys a request)."""
+    numbers = sorted(set(phones))
+    table = settings().contacts_table
+    found: dict[str, ContactRecord] = {}
+    for start in range(0, len(numbers), 100):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [{"phone": {"S": phone}} for phone in numbers[start : start + 100]],
+                "ConsistentRead": True,
+            }
+        }
+        for attempt in range(8):
+            response = client("dynamodb").batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table, []):
+                record = record_from_item(codec.from_item(item))
+                found[record.phone] = record
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            clock.sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off, then ask for the rest
+        else:
+            raise RuntimeError("contact reads stayed throttled")
+    return found
+
+
+def commit_import(
+    before: ContactRecord | None,
+    consent: ContactConsent,
+    entries: Sequence[LedgerEntry],
+    *,
+    attributes: dict[str, Any],
+    time_zone: str | None,
+    now: datetime,
+) -> None:
+    """An imported row as one transaction: consent fields, profile (attributes, time_zone) and its
+    new ledger entries, guarded by the version like commit_consent. Raises ConcurrentUpdate."""
+    fields = _consent_fields(consent)
+    fields.update(
+        version=(before.version if before else 0) + 1, attributes=attributes, updated_at=now.isoformat()
+    )
+    if entries:
+        fields.update(ledger_seq=entries[-1].seq, ledger_head=entries[-1].hash)
+    if time_zone is not None:
+        fields["time_zone"] = time_zone
+    if before is None:
+        fields["created_at"] = now.isoformat()
+    values = {f":{key}": codec.to_value(value) for key, value in fields.items()}
+    if before is None:
+        condition = "attribute_not_exists(phone)"
+    else:
+        condition = "#version = :expected_version"
+        values[":expected_version"] = {"N": str(before.version)}
+    update = {
+        "TableName": settings().contacts_table,
+        "Key": {"phone": {"S": consent.phone}},
+        "UpdateExpression": "SET " + ", ".join(f"#{key} = :{key}" for key in fields),
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {f"#{key}": key for key in fields},
+        "ExpressionAttributeValues": values,
+    }
+    puts = [
+        {
+            "Put": {
+                "TableName": settings().ledger_table,
+                "Item": ledger_item(entry),
+                "ConditionExpression": "attribute_not_exists(seq)",
+            }
+        }
+        for entry in entries
+    ]
+    try:
+        client("dynamodb").transact_write_items(TransactItems=[{"Update": update}, *puts])
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "TransactionCanceledException":
             raise ConcurrentUpdate(consent.phone) from exc
