@@ -39,7 +39,14 @@ from consentry_local.template import TEMPLATE_PATH, FunctionSpec, Stack, default
 #: Messages a consumer received stay hidden from moto "for ever"; the runtime makes them
 #: visible again when their visibility timeout has passed on the virtual clock.
 HIDDEN_FOR_EVER = 43_200
-SNS_ASYNC_ATTEMPTS = 3  # Lambda's async invocation: the first try and two retries
+SNS_ASYNC_ATTEMPTS = 3
+SCHEDULE_MUTATIONS = (
+    "CreateSchedule",
+    "UpdateSchedule",
+    "DeleteSchedule",
+    "CreateScheduleGroup",
+    "DeleteScheduleGroup",
+)  # Lambda's async invocation: the first try and two retries
 
 LOCAL_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -149,6 +156,8 @@ class LocalRuntime:
         self._lock = threading.RLock()
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._saved_environment: dict[str, str | None] = {}
+        self._clients: dict[str, Any] = {}
+        self.schedule_changes = 0  # bumped after every Scheduler mutation, by any client
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "LocalRuntime":
@@ -173,6 +182,7 @@ class LocalRuntime:
 
             self._mock = mock_aws()
             self._mock.start()
+        self._register_virtual_visibility()
         store_aws.reset()
         self._create_resources()
         self._wire_functions()
@@ -181,10 +191,10 @@ class LocalRuntime:
             environment["PUBLIC_BASE_URL"] = self.base_url
         self._set_environment({**self._function_environment(), **environment})
         consentry_config.reload()
+        _adopt_metrics_environment()
         consentry_clock.set_source(self.clock.now)
         consentry_clock.set_sleeper(self.clock.advance)
         simulator_module.install(self.simulator)
-        self._register_virtual_visibility()
         if self.stack.of_type("AWS::Scheduler::ScheduleGroup"):
             self.scheduler = SchedulerEmulator(self)
         return self
@@ -192,6 +202,8 @@ class LocalRuntime:
     def stop(self) -> None:
         consentry_clock.reset()
         consentry_clock.set_sleeper(None)
+        self.scheduler = None
+        self._clients.clear()
         simulator_module.install(None)
         self._unregister_virtual_visibility()
         if self._mock is not None:
@@ -219,7 +231,11 @@ class LocalRuntime:
 
     # ------------------------------------------------------------------ resources
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.stack.region, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+        if service not in self._clients:
+            self._clients[service] = boto3.client(  # type: ignore[call-overload]
+                service, region_name=self.stack.region, endpoint_url=self.endpoint_url
+            )
+        return self._clients[service]
 
     def _create_resources(self) -> None:
         pending = dict(self.stack.resources)
@@ -482,20 +498,35 @@ class LocalRuntime:
                         self.clock.now() + timedelta(seconds=timeout),
                     )
                 )
-            params["VisibilityTimeout"] = HIDDEN_FOR_EVER
+            # moto refuses a total beyond 12 h counted from the send in real time: stay below it.
+            params["VisibilityTimeout"] = HIDDEN_FOR_EVER - 3600
+
+    def _count_schedule_change(self, **_: Any) -> None:
+        self.schedule_changes += 1
+
+    def _hooks(self) -> list[tuple[str, Callable[..., None]]]:
+        hooks: list[tuple[str, Callable[..., None]]] = [
+            ("provide-client-params.sqs.ChangeMessageVisibility", self._virtual_visibility)
+        ]
+        hooks += [
+            (f"after-call.scheduler.{operation}", self._count_schedule_change)
+            for operation in SCHEDULE_MUTATIONS
+        ]
+        return hooks
 
     def _register_virtual_visibility(self) -> None:
+        # Session hooks reach only clients created afterwards: this runs before any is created.
         if boto3.DEFAULT_SESSION is None:
             boto3.setup_default_session()
         session = boto3.DEFAULT_SESSION
         assert session is not None
-        session.events.register("provide-client-params.sqs.ChangeMessageVisibility", self._virtual_visibility)
+        for event, hook in self._hooks():
+            session.events.register(event, hook)
 
     def _unregister_virtual_visibility(self) -> None:
         if boto3.DEFAULT_SESSION is not None:
-            boto3.DEFAULT_SESSION.events.unregister(
-                "provide-client-params.sqs.ChangeMessageVisibility", self._virtual_visibility
-            )
+            for event, hook in self._hooks():
+                boto3.DEFAULT_SESSION.events.unregister(event, hook)
 
     def queue_depth(self, logical_id: str) -> int:
         attributes = self.client("sqs").get_queue_attributes(
@@ -609,6 +640,16 @@ def _reset_process_caches() -> None:
         if cached is not None and hasattr(cached, "cache_clear"):
             cached.cache_clear()
     consentry_config.settings.cache_clear()
+
+
+def _adopt_metrics_environment() -> None:
+    """The shared Metrics reads its namespace and service when first imported, which in a test
+    session can be before any runtime set the template's environment: give it them now, as
+    Lambda would have at import (without a namespace every metrics flush raises)."""
+    from consentry import observability
+
+    observability.metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+    observability.metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME")
 
 
 @contextmanager
