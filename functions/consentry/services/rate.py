@@ -10,6 +10,12 @@ its own second, which is what keeps a slow sender from spilling a block into the
 A block is no bigger than the sends the caller still has, the budget, and what the caller can
 plausibly send before the second ends at its measured provider latency, so a sender does not
 hoard a whole second's budget that it cannot use while others wait.
+
+When the provider throttles anyway (its real limit is below the configured one, or another
+system sends from the same number), the sender sends nothing more in that second and from then
+on no more per second than went through before the throttle, raising that by one each second
+that passes without one (additive increase, multiplicative decrease): it settles just under
+what the provider accepts instead of failing messages.
 """
 
 import math
@@ -49,6 +55,10 @@ class RateLimiter:
         self.limits = tuple(limits)
         self._second: int | None = None
         self._tokens = 0
+        self._used = 0  # sends in `_second`
+        self._hold_until: int | None = None  # no sends before this second (the provider throttled)
+        self._pace: int | None = None  # own ceiling per second after a throttle
+        self._throttled_in: int | None = None  # the last second the provider throttled in
         self._latency = 0.0  # seconds per provider call, measured
         self.writes = 0  # counter writes made (for measurements)
         self.waits = 0  # times it waited for the next second
@@ -62,22 +72,45 @@ class RateLimiter:
         while True:
             now = clock.now().timestamp()
             second = math.floor(now)
-            if self._second == second and self._tokens > 0:
-                self._tokens -= 1
-                return
-            self._tokens = 0
-            granted = self._take(second, self._block(pending, second + 1 - now))
-            if granted:
-                self._second = second
-                self._tokens = granted - 1
-                return
+            if second != self._second:
+                self._new_second(second)
+            if self._hold_until is None or second >= self._hold_until:
+                if self._tokens > 0:
+                    self._tokens -= 1
+                    self._used += 1
+                    return
+                room = self.ceiling if self._pace is None else self._pace - self._used
+                if room > 0:
+                    granted = self._take(second, min(room, self._block(pending, second + 1 - now)))
+                    if granted:
+                        self._tokens = granted - 1
+                        self._used += 1
+                        return
             self.waits += 1
             clock.sleep(max(second + 1 - clock.now().timestamp(), 0.001))
+
+    def throttled(self) -> None:
+        """The provider refused a send for its rate: nothing more this second, and a lower pace."""
+        second = self._second if self._second is not None else math.floor(clock.now().timestamp())
+        self._pace = max(1, self._used - 1)  # the refused send took a token but did not go out
+        self._tokens = 0
+        self._hold_until = second + 1
+        self._throttled_in = second
+
+    def _new_second(self, second: int) -> None:
+        if self._pace is not None and self._throttled_in != self._second:
+            self._pace += 1  # a second without a throttle: try one more
+            if self._pace >= self.ceiling:
+                self._pace = None
+        self._second = second
+        self._tokens = 0
+        self._used = 0
 
     def refund(self) -> None:
         """The token just acquired was not used (the reservation failed): keep it for the next send."""
         if self._second is not None and self._second == math.floor(clock.now().timestamp()):
             self._tokens += 1
+            self._used -= 1
 
     def observe(self, seconds: float) -> None:
         """Feed the duration of one provider call into the block sizing."""

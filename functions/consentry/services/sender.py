@@ -198,6 +198,7 @@ def deliver(
         except ProviderError as exc:
             limiter.observe((clock.now() - started).total_seconds())
             if exc.kind is ErrorKind.THROTTLED:
+                limiter.throttled()
                 continue
             return Delivery("failed" if exc.kind is ErrorKind.PERMANENT else "unknown", error=exc)
         limiter.observe((clock.now() - started).total_seconds())
