@@ -15,7 +15,7 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv demo test lint typecheck template-check unit integration e2e build serve benchmark clean
+.PHONY: help venv demo test lint typecheck template-check browser-deps unit integration e2e build serve benchmark clean
 
 help:
 	@echo "make demo   - run the whole story on the local embedded runtime"
@@ -56,7 +56,15 @@ template-check: venv $(SAM_VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
 
-test: lint typecheck template-check
+# The browser tests drive Debian's chromium with its chromedriver; install them when missing.
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+		echo "installing Debian chromium and chromium-driver for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test: lint typecheck template-check browser-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) tests
 
 unit: venv

@@ -9,6 +9,13 @@ from zoneinfo import ZoneInfo
 if TYPE_CHECKING:
     from consentry_local.runtime import LocalRuntime
 
+MUTATIONS = (
+    "CreateSchedule",
+    "UpdateSchedule",
+    "DeleteSchedule",
+    "CreateScheduleGroup",
+    "DeleteScheduleGroup",
+)
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
@@ -79,8 +86,17 @@ class SchedulerEmulator:
         self.runtime = runtime
         self.fired: dict[str, datetime] = {}  # schedule key -> last fire time
         self.created_at: dict[str, datetime] = {}
+        # Listing every schedule at every step would dominate a run: the runtime counts changes
+        # made through any client (a botocore hook) and the list is re-read only after one.
+        self._known: tuple[int, list[dict[str, Any]]] | None = None
 
     def _schedules(self) -> list[dict[str, Any]]:
+        generation = self.runtime.schedule_changes
+        if self._known is None or self._known[0] != generation:
+            self._known = (generation, self._list_schedules())
+        return self._known[1]
+
+    def _list_schedules(self) -> list[dict[str, Any]]:
         scheduler = self.runtime.client("scheduler")
         found = []
         groups = [group["Name"] for group in scheduler.list_schedule_groups().get("ScheduleGroups", [])]
