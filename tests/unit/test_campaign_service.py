@@ -7,13 +7,12 @@ and the preview's arithmetic (audience, suppression reasons, per-zone timing, se
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from consentry import clock
+from consentry import clock, config
 from consentry.domain.campaign import CampaignSpec, CampaignSpecError, IllegalTransition, Status
 from consentry.domain.consent import ContactConsent, TopicConsent, TopicStatus
 from consentry.domain.contact import Contact
@@ -37,7 +36,21 @@ PROGRAM = load_program(
     privacy_url="https://example.com/privacy",
     topics_json=TOPICS,
 )
-PRICES = {"US": Decimal("0.00581"), "CA": Decimal("0.00581"), "default": Decimal("0.05")}
+#: Settings without a default; none of them is read by the code under test (its AWS is faked).
+REQUIRED_SETTINGS = {
+    field.alias: "unused"
+    for field in config.Settings.model_fields.values()
+    if field.alias and field.is_required()
+}
+ENVIRONMENT = {
+    "BRAND_NAME": "Ferret Co",
+    "PRICE_PER_SEGMENT": '{"US": 0.00581, "CA": 0.00581, "default": 0.05}',
+    "SMART_ENCODING": "true",
+    "PUBLIC_BASE_URL": "",
+    "PROMOTIONAL_CAP_COUNT": "1",
+    "PROMOTIONAL_CAP_DAYS": "7",
+    "REPERMISSION_DAYS": "365",
+}
 
 NEW_YORK = "+12125550142"
 NEW_YORK_2 = "+12125550143"
@@ -167,12 +180,16 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
     monkeypatch.setattr(service, "scheduling", scheduler)
     monkeypatch.setattr(service, "subscribers", subscribers)
     monkeypatch.setattr(service, "current_program", lambda: PROGRAM)
-    monkeypatch.setattr(service, "settings", lambda: SimpleNamespace(price_per_segment=PRICES))
+    for name, value in {**REQUIRED_SETTINGS, **ENVIRONMENT}.items():
+        monkeypatch.setenv(name, value)
+    config.settings.cache_clear()
     clock.set_source(lambda: NOW)
     try:
         yield SimpleNamespace(store=store, scheduler=scheduler, subscribers=subscribers)
     finally:
         clock.reset()
+        monkeypatch.undo()
+        config.settings.cache_clear()
 
 
 def subscriber(
@@ -627,3 +644,58 @@ def test_preview_sends_and_writes_nothing(world: SimpleNamespace) -> None:
     assert world.store.records[campaign_id] == before
     assert world.store.saves == 0
     assert world.scheduler.calls == []
+
+
+def test_preview_counts_a_text_longer_than_the_campaign_allows(world: SimpleNamespace) -> None:
+    world.subscribers.contacts = [
+        subscriber(NEW_YORK, attributes={"store": "Soho"}),
+        subscriber(NEW_YORK_2, attributes={"store": "S" * 400}),  # an attribute no worst case foresaw
+    ]
+    report = service.preview(draft(world, template="Treats at {store}", max_segments=2))
+    assert report["would_send"] == 1
+    assert report["suppressed"] == {"too_many_segments": 1}
+
+
+def test_preview_counts_segments_after_smart_encoding(
+    world: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.subscribers.contacts = [subscriber(NEW_YORK)]
+    campaign_id = draft(world, template="It\u2019s ferret day \u2014 treats 20% off")
+    assert service.preview(campaign_id)["encoding"] == "GSM-7"
+    monkeypatch.setenv("SMART_ENCODING", "false")
+    config.settings.cache_clear()
+    assert service.preview(campaign_id)["encoding"] == "UCS-2"
+
+
+def test_preview_shows_a_stand_in_preference_link_never_a_real_one(
+    world: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://sms.example.com")
+    config.settings.cache_clear()
+    world.subscribers.contacts = [subscriber(NEW_YORK)]
+    report = service.preview(draft(world, template="Deals! Manage texts: {preferences_url}"))
+    assert report["would_send"] == 1
+    link = report["samples"][0]["text"].split("Manage texts: ")[1].split()[0]
+    assert link.startswith("https://sms.example.com/preferences?t=")
+    assert set(link.split("t=")[1]) == {"X"}
+
+
+def test_preview_applies_the_deployment_caps_and_consent_age(world: SimpleNamespace) -> None:
+    yesterday = int((NOW - timedelta(days=1)).timestamp())
+    recent_send = {"at": yesterday, "topic": "deals", "message_class": "promotional", "state": "sent"}
+    old = subscriber(NEW_YORK_2)
+    old_consent = old.consent.model_copy(
+        update={
+            "topics": {
+                "deals": TopicConsent(
+                    status=TopicStatus.ACTIVE, changed_at=NOW - timedelta(days=400), source="sms"
+                )
+            }
+        }
+    )
+    world.subscribers.contacts = [
+        subscriber(NEW_YORK, sends={"cmp_other": recent_send}),
+        old.model_copy(update={"consent": old_consent}),
+    ]
+    report = service.preview(draft(world))
+    assert report["suppressed"] == {"cap_global": 1, "consent_too_old": 1}

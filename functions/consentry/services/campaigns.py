@@ -34,13 +34,15 @@ from consentry.domain.campaign import (
     transition,
 )
 from consentry.domain.contact import Contact
-from consentry.domain.encoding import SegmentInfo, analyze, ensure_opt_out_instructions
+from consentry.domain.encoding import SegmentInfo, analyze, ensure_opt_out_instructions, smart_encode
 from consentry.domain.messages import MessageClass
 from consentry.domain.phone import mask, normalize
 from consentry.domain.schedule import Schedule, local_send_instants, scheduler_expression
 from consentry.domain.templates import MessageTemplate
 from consentry.services import scheduling
+from consentry.services.preferences import sample_preference_url
 from consentry.services.program import current_program
+from consentry.services.sender import TOO_MANY_SEGMENTS, deployment_caps
 from consentry.store import campaigns as store
 from consentry.store import contacts, subscribers
 from consentry.store.campaigns import CampaignNotFound, CampaignRecord, Trigger, VersionConflict
@@ -79,13 +81,24 @@ class ConcurrentChange(RuntimeError):
 
 
 def system_values() -> dict[str, str]:
-    """Values of the reserved template placeholders this deployment knows."""
-    return {"brand": current_program().brand}
+    """Reserved placeholders for checks and previews: the brand, and a stand-in preference link.
+
+    The stand-in has a real link's length (same segments), but is not one: a real link is a
+    credential for its contact and must not appear in a preview.
+    """
+    values = {"brand": settings().brand_name}
+    sample = sample_preference_url()
+    if sample:
+        values["preferences_url"] = sample
+    return values
 
 
 def final_text(text: str, message_class: MessageClass) -> str:
-    """The text as it is sent: promotional texts always say how to opt out."""
-    return ensure_opt_out_instructions(text) if message_class == "promotional" else text
+    """The rendered text as the sender sends it (services/sender.compose): opt-out footer on
+    promotional texts, then smart encoding when the deployment enables it."""
+    if message_class == "promotional":
+        text = ensure_opt_out_instructions(text)
+    return smart_encode(text) if settings().smart_encoding else text
 
 
 def segment_counter(message_class: MessageClass) -> Callable[[str], int]:
@@ -364,8 +377,11 @@ class _Evaluator:
         self.now = now
         self.template: MessageTemplate = campaign.message_template()
         self.system = system_values()
-        # Previewed as if it were sending now: a draft's status must not refuse everyone.
-        self.context = gate.send_context_for(campaign).model_copy(update={"campaign_status": None})
+        # The sender's view (deployment caps, re-permission age), as if the campaign were sending:
+        # a draft's status must not refuse everyone.
+        self.context = gate.send_context_for(
+            campaign, caps=deployment_caps(), repermission_days=settings().repermission_days
+        ).model_copy(update={"campaign_status": None})
         self._local_instants: dict[tuple[str, ...], datetime] = {}
 
     def timing(self) -> tuple[str, datetime | None]:
@@ -412,11 +428,13 @@ class _Evaluator:
         rendered = self.template.render(contact.attributes, self.system)
         if rendered.text is None:
             return _Outcome(reason=f"{MISSING_ATTRIBUTE_PREFIX}{rendered.missing}", decision=decision)
+        text = final_text(rendered.text, self.campaign.message_class)
+        info = analyze(text)
+        if info.segments > self.campaign.max_segments:
+            return _Outcome(reason=TOO_MANY_SEGMENTS, decision=decision)
         regions = gate.regions_of(contact)
         return _Outcome(
-            text=final_text(rendered.text, self.campaign.message_class),
-            country=regions.country if regions is not None else "ZZ",
-            decision=decision,
+            text=text, info=info, country=regions.country if regions is not None else "ZZ", decision=decision
         )
 
 
@@ -427,6 +445,7 @@ class _Outcome:
     decision: gate.GateDecision
     reason: str | None = None
     text: str | None = None
+    info: SegmentInfo | None = None
     country: str = "ZZ"
 
 
@@ -443,10 +462,10 @@ def preview(campaign_id: str, *, at: datetime | None = None, phone: str | None =
             continue
         tally.audience += 1
         outcome = evaluator.decide(contact, instant)
-        if outcome.text is None:
+        if outcome.text is None or outcome.info is None:
             tally.suppressed[outcome.reason or "refused"] += 1
             continue
-        tally.send(contact.phone, outcome.country, outcome.text, analyze(outcome.text))
+        tally.send(contact.phone, outcome.country, outcome.text, outcome.info)
     timing, evaluated_at = evaluator.timing()
     worst = analyze(final_text(evaluator.template.worst_case_text(evaluator.system), campaign.message_class))
     encoding = "UCS-2" if tally.encodings["UCS-2"] or worst.encoding == "UCS-2" else "GSM-7"
@@ -489,7 +508,7 @@ def _explain(evaluator: _Evaluator, phone: str) -> dict[str, Any]:
     if campaign.audience is not None and not campaign.audience.matches(contact.attributes, at):
         return {**explained, "in_audience": False, "would_send": False, "reason": "audience_filter"}
     outcome = evaluator.decide(contact, at)
-    if outcome.text is None:
+    if outcome.text is None or outcome.info is None:
         return {
             **explained,
             "in_audience": True,
@@ -498,15 +517,14 @@ def _explain(evaluator: _Evaluator, phone: str) -> dict[str, Any]:
             "detail": outcome.decision.detail,
             "next_allowed": _iso(outcome.decision.next_allowed),
         }
-    info = analyze(outcome.text)
     return {
         **explained,
         "in_audience": True,
         "would_send": True,
         "reason": None,
         "text": outcome.text,
-        "encoding": info.encoding,
-        "segments": info.segments,
+        "encoding": outcome.info.encoding,
+        "segments": outcome.info.segments,
     }
 
 
