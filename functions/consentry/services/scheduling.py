@@ -124,8 +124,9 @@ def _definition(
         "Target": target,
         "State": "ENABLED" if enabled else "DISABLED",
         "ActionAfterCompletion": "DELETE" if one_off else "NONE",
-        "Description": description,
     }
+    if description:
+        definition["Description"] = description
     if timezone is not None:
         definition["ScheduleExpressionTimezone"] = timezone
     if end_date is not None and not one_off:
