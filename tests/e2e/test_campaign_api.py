@@ -319,12 +319,25 @@ def test_the_trigger_fires_the_fanout_and_deletes_itself(seeded: LocalRuntime) -
 
     assert any(i.function == "FanoutFunction" and i.ok for i in seeded.invocations)
     shown = call(seeded, "GET", f"/campaigns/{campaign_id}").json()
-    assert shown["status"] in ("running", "completed")
+    assert shown["status"] == "running"
     scheduler = seeded.client("scheduler")
     names = [s["Name"] for s in scheduler.list_schedules(GroupName=settings().schedule_group)["Schedules"]]
     assert f"campaign-{campaign_id}" not in names  # one-off: deleted after firing
     assert [entry["body"] for entry in sent_to(seeded, HAL)] == ["Hi Hal, your order shipped."]
     assert not any("order shipped" in entry["body"] for entry in sent_to(seeded, ANA))
+
+    # Paused while running, then resumed: a release schedule a minute later wakes the fan-out.
+    assert call(seeded, "POST", f"/campaigns/{campaign_id}/pause").json()["paused_from"] == "running"
+    fanouts = sum(1 for i in seeded.invocations if i.function == "FanoutFunction")
+    resumed = call(seeded, "POST", f"/campaigns/{campaign_id}/resume").json()
+    assert resumed["status"] == "running"
+    releases = [s["Name"] for s in scheduler.list_schedules(GroupName=settings().schedule_group)["Schedules"]]
+    assert [name for name in releases if name.startswith(f"release-{campaign_id}-")]
+    seeded.run_until_idle(max_virtual=timedelta(minutes=5))
+    assert sum(1 for i in seeded.invocations if i.function == "FanoutFunction" and i.ok) > fanouts
+    left = [s["Name"] for s in scheduler.list_schedules(GroupName=settings().schedule_group)["Schedules"]]
+    assert not [name for name in left if name.startswith(f"release-{campaign_id}-")]
+    assert len(sent_to(seeded, HAL)) == 1  # nothing is sent twice
 
 
 def test_the_cli_drives_a_campaign(
