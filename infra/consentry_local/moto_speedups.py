@@ -6,6 +6,9 @@ runtime serialises its dispatch, so checking every condition first and then appl
 operations is equivalent: nothing is written unless all conditions hold.
 """
 
+import functools
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from moto.dynamodb.comparisons import get_filter_expression
@@ -77,3 +80,36 @@ def _check_then_apply(self: DynamoDBBackend, transact_items: list[dict[str, Any]
 
 def install() -> None:
     DynamoDBBackend.transact_write_items = _check_then_apply  # type: ignore[method-assign]
+
+
+# -- concurrency ---------------------------------------------------------------------------------
+# The runtime may run several invocations of one function at once (threads standing in for
+# concurrent Lambda instances). Each emulated AWS request is made atomic, as a request to a real
+# service is; threads interleave between requests, never inside one.
+_request_lock = threading.RLock()
+
+
+def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with _request_lock:
+            return method(*args, **kwargs)
+
+    call.__wrapped_by_consentry__ = True  # type: ignore[attr-defined]
+    return call
+
+
+def _serialise_once(owner: type, name: str) -> None:
+    method = getattr(owner, name)
+    if not getattr(method, "__wrapped_by_consentry__", False):
+        setattr(owner, name, _serialised(method))
+
+
+def install_concurrency_guards() -> None:
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    _serialise_once(BotocoreStubber, "process_request")
+    # In Lambda each instance has its own metric set; here threads share the module-level one.
+    for name in ("add_metric", "add_dimension", "add_metadata", "flush_metrics", "serialize_metric_set"):
+        _serialise_once(AmazonCloudWatchEMFProvider, name)

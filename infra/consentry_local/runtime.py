@@ -16,6 +16,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -94,6 +95,7 @@ class QueueSource:
     batch_size: int
     partial_batch: bool
     visibility_timeout: int
+    concurrency: int = 1  # batches in flight at once (the event's ScalingConfig.MaximumConcurrency)
 
 
 @dataclass
@@ -137,6 +139,7 @@ class LocalRuntime:
         clock_speed: float = 0.0,
         template_path: Path = TEMPLATE_PATH,
         host: str = "127.0.0.1:8787",
+        concurrency: dict[str, int] | None = None,
     ) -> None:
         self.workdir = workdir
         self.clock = VirtualClock(start, speed=clock_speed)
@@ -145,6 +148,9 @@ class LocalRuntime:
         self.simulator = CarrierSimulator(simulator or SimulatorConfig(log_path=workdir / "simulator.jsonl"))
         self.endpoint_url = endpoint_url
         self.host = host
+        #: function logical id -> concurrent batches, overriding the template's ScalingConfig
+        self.concurrency = dict(concurrency or {})
+        self._pool: ThreadPoolExecutor | None = None
         self.functions: dict[str, FunctionSpec] = {}
         self.routes: list[Route] = []
         self.queue_sources: list[QueueSource] = []
@@ -179,6 +185,7 @@ class LocalRuntime:
             from consentry_local import moto_speedups
 
             moto_speedups.install()
+            moto_speedups.install_concurrency_guards()
 
             self._mock = mock_aws()
             self._mock.start()
@@ -204,6 +211,9 @@ class LocalRuntime:
         consentry_clock.set_sleeper(None)
         self.scheduler = None
         self._clients.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         simulator_module.install(None)
         self._unregister_virtual_visibility()
         if self._mock is not None:
@@ -289,6 +299,10 @@ class LocalRuntime:
                             batch_size=int(props.get("BatchSize", 10)),
                             partial_batch="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                             visibility_timeout=visibility,
+                            concurrency=self.concurrency.get(
+                                spec.logical_id,
+                                int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1)),
+                            ),
                         )
                     )
                 elif source.type == "SNS":
@@ -433,25 +447,40 @@ class LocalRuntime:
         processed = 0
         sqs = self.client("sqs")
         for source in self.queue_sources:
-            response = sqs.receive_message(
-                QueueUrl=source.queue_url,
-                MaxNumberOfMessages=min(source.batch_size, 10),
-                VisibilityTimeout=HIDDEN_FOR_EVER,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-            messages = response.get("Messages", [])
-            if not messages:
-                continue
-            processed += len(messages)
-            self._deliver_batch(source, messages)
+            batches = []
+            for _ in range(source.concurrency):
+                response = sqs.receive_message(
+                    QueueUrl=source.queue_url,
+                    MaxNumberOfMessages=min(source.batch_size, 10),
+                    VisibilityTimeout=HIDDEN_FOR_EVER,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+                messages = response.get("Messages", [])
+                if not messages:
+                    break
+                batches.append(messages)
+                processed += len(messages)
+            if len(batches) == 1:
+                self._deliver_batch(source, batches[0])
+            elif batches:
+                # Concurrent instances of the function, as Lambda scales an SQS event source.
+                pool = self._pool or ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda")
+                self._pool = pool
+                for future in [pool.submit(self._deliver_batch, source, batch, False) for batch in batches]:
+                    future.result()
         return processed
 
-    def _deliver_batch(self, source: QueueSource, messages: list[dict[str, Any]]) -> None:
+    def _deliver_batch(
+        self, source: QueueSource, messages: list[dict[str, Any]], exclusive: bool = True
+    ) -> None:
         event = events.sqs_event(messages, source.queue_arn, self.stack.region)
         failed: set[str] = set()
         try:
-            with self._lock:
+            if exclusive:
+                with self._lock:
+                    result = self.invoke(source.function, event)
+            else:
                 result = self.invoke(source.function, event)
             if source.partial_batch and isinstance(result, dict):
                 failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
