@@ -145,3 +145,18 @@ def test_consumer_failure_is_retried_then_dead_lettered_never_dropped(runtime: L
     dead = runtime.dead_letters("StopDLQ")
     assert [m["Body"] for m in dead] == ['{"not": "a handoff"}']
     assert runtime.queue_depth("StopQueue") == 0
+
+
+def test_confirmation_throttled_beyond_backoff_is_sent_once_on_the_retry(runtime: LocalRuntime) -> None:
+    from consentry.providers.base import ErrorKind, ProviderError
+
+    throttle = ProviderError(ErrorKind.THROTTLED, "ThrottlingException", "throttled")
+    runtime.simulator.injected_errors.extend([throttle] * 6)  # every backoff attempt of the first delivery
+    runtime.text_in(PHONE, "STOP")
+    runtime.run_until_idle()
+
+    stop_invocations = [i for i in runtime.invocations if i.function == "StopFunction"]
+    assert len(stop_invocations) == 2  # the hand-off failed once, came back after the visibility timeout
+    assert len(ledger(PHONE)) == 1
+    assert len(sent_to(runtime, PHONE)) == 1
+    assert runtime.dead_letters("StopDLQ") == []

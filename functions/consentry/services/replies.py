@@ -25,33 +25,14 @@ class ReplyThrottled(Exception):
 def send_auto_reply(*, phone: str, body: str, reply_id: str, kind: str) -> str:
     """Send one automatic reply; returns what happened ("sent", "already_sent", "loop_guard", ...)."""
     now = clock.now()
-    existing = messages.outbound(reply_id)
-    if existing is None:
-        if not messages.take_auto_reply_slot(phone, now, settings().auto_reply_limit_per_hour):
-            logger.warning(
-                "auto-reply limit reached, not replying", extra={"phone": mask(phone), "kind": kind}
-            )
-            return "loop_guard"
-        messages.record_outbound(message_id=reply_id, phone=phone, body=body, kind=kind, now=now)
-    elif existing["state"] != OutboundState.PENDING:
-        return "already_sent"
-    if not messages.reserve_outbound(reply_id):
-        return "already_sent"
-    sms = OutboundSms(message_id=reply_id, to_number=phone, body=body, message_class="transactional")
-    try:
-        result = send_with_backoff(provider_from_environment(), sms)
-    except ProviderError as exc:
-        if exc.kind is ErrorKind.THROTTLED:
-            messages.release_outbound(reply_id)
-            raise ReplyThrottled(reply_id) from exc
-        state = OutboundState.FAILED
-        messages.finish_outbound(reply_id, state, error_kind=exc.kind.value, error_code=exc.code)
-        logger.warning(
-            "auto-reply not delivered", extra={"phone": mask(phone), "kind": kind, "error": exc.kind}
-        )
-        return f"failed_{exc.kind.value}"
-    messages.finish_outbound(reply_id, OutboundState.SENT, provider_message_id=result.provider_message_id)
-    return "sent"
+    if not messages.take_auto_reply_slot(phone, now, settings().auto_reply_limit_per_hour):
+        logger.warning("auto-reply limit reached, not replying", extra={"phone": mask(phone), "kind": kind})
+        return "loop_guard"
+    if not messages.record_outbound(
+        message_id=reply_id, phone=phone, body=body, kind=kind, now=now, claim=True
+    ):
+        return resume_auto_reply(reply_id)  # recorded by an earlier delivery of the same hand-off
+    return _deliver(phone, body, reply_id, kind)
 
 
 def resume_auto_reply(reply_id: str) -> str:
@@ -59,8 +40,26 @@ def resume_auto_reply(reply_id: str) -> str:
     existing = messages.outbound(reply_id)
     if existing is None:
         return "no_reply"
-    if existing["state"] != OutboundState.PENDING:
+    if existing["state"] != OutboundState.PENDING or not messages.reserve_outbound(reply_id):
         return "already_sent"
-    return send_auto_reply(
-        phone=existing["phone"], body=existing["body"], reply_id=reply_id, kind=existing["kind"]
-    )
+    return _deliver(existing["phone"], existing["body"], reply_id, existing["kind"])
+
+
+def _deliver(phone: str, body: str, reply_id: str, kind: str) -> str:
+    """Hand a reply this caller has claimed (state sending) to the provider and record the outcome."""
+    sms = OutboundSms(message_id=reply_id, to_number=phone, body=body, message_class="transactional")
+    try:
+        result = send_with_backoff(provider_from_environment(), sms)
+    except ProviderError as exc:
+        if exc.kind is ErrorKind.THROTTLED:
+            messages.release_outbound(reply_id)
+            raise ReplyThrottled(reply_id) from exc
+        messages.finish_outbound(
+            reply_id, OutboundState.FAILED, error_kind=exc.kind.value, error_code=exc.code
+        )
+        logger.warning(
+            "auto-reply not delivered", extra={"phone": mask(phone), "kind": kind, "error": exc.kind}
+        )
+        return f"failed_{exc.kind.value}"
+    messages.finish_outbound(reply_id, OutboundState.SENT, provider_message_id=result.provider_message_id)
+    return "sent"

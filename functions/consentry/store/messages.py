@@ -6,6 +6,12 @@ Layouts:
   MSG#<message id>   / MSG                            one outbound message and its status
   AUTOREPLY#<phone>  / <hour bucket>                  automatic replies sent in that hour
   ORPHAN#<provider>:<provider id> / RECEIPT#<status>  a receipt for no message we know (TTL)
+  AWAIT#<phone>      / <message id>                   a reminder waiting for a one-digit reply:
+                                                      options M {"1": "confirm", ...}, topic,
+                                                      sent_at (ISO), expires_at (TTL, 48 h)
+
+Campaign and transactional sends write their MSG# items through store/sends.py, which lists
+the attributes they carry (kind, campaign_id, idempotency_key, topic, state, segments, ...).
 
 Receipts add to MSG# items: status (queued < sent < unknown < delivered|failed, only ever
 raised), status_at (event time ISO), status_reason, status_error_code, receipt_id,
@@ -54,8 +60,11 @@ def log_inbound(message: InboundMessage, *, intent: str, scope: str | None, matc
     client("dynamodb").put_item(TableName=settings().messages_table, Item=codec.to_item(item))
 
 
-def record_outbound(*, message_id: str, phone: str, body: str, kind: str, now: datetime) -> bool:
-    """Record an outbound message as pending. False if it was recorded before."""
+def record_outbound(
+    *, message_id: str, phone: str, body: str, kind: str, now: datetime, claim: bool = False
+) -> bool:
+    """Record an outbound message as pending, or as sending when `claim`ed for sending right away
+    (one write instead of two). False if it was recorded before."""
     item = {
         "pk": f"MSG#{message_id}",
         "sk": "MSG",
@@ -63,7 +72,7 @@ def record_outbound(*, message_id: str, phone: str, body: str, kind: str, now: d
         "phone": phone,
         "body": body,
         "kind": kind,
-        "state": OutboundState.PENDING.value,
+        "state": (OutboundState.SENDING if claim else OutboundState.PENDING).value,
         "created_at": now.isoformat(),
         "expires_at": _expiry(now),
     }
@@ -290,3 +299,38 @@ def recent_outbound(phone: str, limit: int) -> list[dict[str, Any]]:
     )
     items = [codec.from_item(item) for item in response.get("Items", [])]
     return [item for item in items if str(item.get("pk", "")).startswith("MSG#")]
+
+
+# --- replies awaited by transactional messages -------------------------------------------------
+
+#: How long a reminder's reply options stay open.
+AWAIT_REPLY_HOURS = 48
+
+
+def await_reply(
+    phone: str, message_id: str, *, topic: str, options: Mapping[str, str], sent_at: datetime
+) -> None:
+    """Remember that `message_id` asked `phone` for a one-digit reply (options: digit -> action)."""
+    item = {
+        "pk": f"AWAIT#{phone}",
+        "sk": message_id,
+        "message_id": message_id,
+        "topic": topic,
+        "options": dict(options),
+        "sent_at": sent_at.isoformat(),
+        "expires_at": int((sent_at + timedelta(hours=AWAIT_REPLY_HOURS)).timestamp()),
+    }
+    client("dynamodb").put_item(TableName=settings().messages_table, Item=codec.to_item(item))
+
+
+def awaited_replies(phone: str, now: datetime) -> list[dict[str, Any]]:
+    """The reply options still open for `phone`, newest first (TTL deletes late, so expiry is checked)."""
+    response = client("dynamodb").query(
+        TableName=settings().messages_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"AWAIT#{phone}"}},
+        ConsistentRead=True,
+    )
+    items = [codec.from_item(item) for item in response.get("Items", [])]
+    open_items = [item for item in items if int(item.get("expires_at", 0)) > now.timestamp()]
+    return sorted(open_items, key=lambda item: str(item.get("sent_at", "")), reverse=True)
