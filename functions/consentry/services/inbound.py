@@ -78,6 +78,21 @@ def _intake(message: InboundMessage) -> dict[str, Any]:
                 "received_at": message.received_at.isoformat(),
             },
         )
+        # "1"/"2" answering a reminder that asked for it (POST /messages reply_options). Imported
+        # here: the sending code it brings is not needed on the STOP path's cold start.
+        from consentry.services.transactional import match_reply
+
+        reply = match_reply(message.from_number, message.body, message.received_at)
+        if reply is not None:
+            events.publish(
+                "ReplyMatched",
+                {
+                    **reply,
+                    "from": message.from_number,
+                    "provider_message_id": message.provider_message_id,
+                    "received_at": message.received_at.isoformat(),
+                },
+            )
     messages.log_inbound(message, intent=intent, scope=classification.scope, matched=classification.matched)
     metrics.add_metric(name=f"Inbound_{intent}", unit=MetricUnit.Count, value=1)
     logger.info(
