@@ -15,11 +15,20 @@ TAG = "reports"
 MAX_WEEKS = 104
 
 
+class ReportNotFound(LookupError):
+    pass
+
+
+@router.exception_handler(ReportNotFound)
+def _not_found(exc: ReportNotFound) -> Response[str]:
+    return error_response(404, str(exc))
+
+
 @router.get("/campaigns/<campaign_id>/report", summary="What a campaign did", tags=[TAG])
-def campaign_report(campaign_id: str) -> dict[str, Any] | Response[str]:
+def campaign_report(campaign_id: str) -> dict[str, Any]:
     found = reports.campaign_report(campaign_id)
     if found is None:
-        return error_response(404, f"no campaign {campaign_id}")
+        raise ReportNotFound(f"no campaign {campaign_id}")
     return found.model_dump(mode="json")
 
 
