@@ -26,13 +26,12 @@ def chromium_path() -> Path:
     return Path(found)
 
 
-@pytest.fixture
-def chromium(chromium_path: Path, tmp_path: Path) -> Chromium:
-    """Run headless Chromium on a page with the given extra flags; a fresh profile per test."""
+@pytest.fixture(scope="module")
+def chromium(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Chromium:
+    """Run headless Chromium on a page with the given extra flags; a fresh profile per module."""
+    profile = tmp_path_factory.mktemp("chromium-profile")
 
     def run(url: str, *flags: str) -> subprocess.CompletedProcess[str]:
-        profile = tmp_path / "chromium-profile"
-        profile.mkdir(exist_ok=True)
         command = [
             str(chromium_path),
             "--headless",

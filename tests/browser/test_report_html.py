@@ -2,6 +2,8 @@
 report's, the charts draw the same counts, nothing is loaded from elsewhere, and a screenshot is
 taken (left in the test's tmp dir)."""
 
+import contextlib
+import io
 import json
 import re
 import struct
@@ -84,17 +86,24 @@ class OneReport:
         return AdminResponse(200, json.dumps(self.body))
 
 
-@pytest.fixture
-def rendered(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[dict[str, Any], Path]]:
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Path]]:
     """`consentry report cmp_browser --html page --json`: the JSON it printed and the page it wrote."""
     admin_client.use_client(lambda _url: OneReport(served_report()))
     try:
-        page = tmp_path / "report.html"
-        assert cli.main(["report", "cmp_browser", "--html", str(page), "--json"]) == 0
-        printed = json.loads(capsys.readouterr().out)
-        yield printed, page
+        page = tmp_path_factory.mktemp("page") / "report.html"
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert cli.main(["report", "cmp_browser", "--html", str(page), "--json"]) == 0
+        yield json.loads(printed.getvalue()), page
     finally:
         admin_client.use_client(None)
+
+
+@pytest.fixture(scope="module")
+def dom(chromium: Chromium, rendered: tuple[dict[str, Any], Path]) -> "Dom":
+    """The page's DOM after Chromium loaded and rendered it (one browser run for the module)."""
+    return dump_dom(chromium, rendered[1])
 
 
 class Dom(HTMLParser):
@@ -207,11 +216,10 @@ def precision_of(text: str) -> float:
 
 
 def test_every_number_in_the_page_is_the_json_reports(
-    chromium: Chromium, rendered: tuple[dict[str, Any], Path]
+    dom: Dom, rendered: tuple[dict[str, Any], Path]
 ) -> None:
-    report, page = rendered
+    report, _page = rendered
     assert report == served_report()  # the CLI printed what the API served
-    dom = dump_dom(chromium, page)
 
     assert dom.h1 == NAME
     expected = expected_metrics(report)
@@ -222,11 +230,8 @@ def test_every_number_in_the_page_is_the_json_reports(
             assert shown_value(text) == pytest.approx(value, abs=precision_of(text)), (name, text)
 
 
-def test_the_charts_draw_the_reports_counts(
-    chromium: Chromium, rendered: tuple[dict[str, Any], Path]
-) -> None:
-    report, page = rendered
-    dom = dump_dom(chromium, page)
+def test_the_charts_draw_the_reports_counts(dom: Dom, rendered: tuple[dict[str, Any], Path]) -> None:
+    report, _page = rendered
 
     ttd = {bar["data-le"]: int(bar["data-value"]) for bar in dom.bars if bar["data-bar"] == "ttd"}
     assert ttd == {
@@ -249,9 +254,7 @@ def test_the_charts_draw_the_reports_counts(
     assert widths["funnel.audience"] > widths["funnel.handed_over"] > widths["funnel.delivered"] > 0
 
 
-def test_the_page_is_self_contained(chromium: Chromium, rendered: tuple[dict[str, Any], Path]) -> None:
-    _report, page = rendered
-    dom = dump_dom(chromium, page)
+def test_the_page_is_self_contained(dom: Dom) -> None:
     assert "script" not in dom.tags
     assert "link" not in dom.tags
     assert "img" not in dom.tags
