@@ -7,6 +7,7 @@ operations is equivalent: nothing is written unless all conditions hold.
 """
 
 import functools
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -113,3 +114,72 @@ def install_concurrency_guards() -> None:
     # In Lambda each instance has its own metric set; here threads share the module-level one.
     for name in ("add_metric", "add_dimension", "add_metadata", "flush_metrics", "serialize_metric_set"):
         _serialise_once(AmazonCloudWatchEMFProvider, name)
+
+
+# -- request routing -------------------------------------------------------------------------------
+# moto finds the handler of every request by trying each service's URL patterns in turn and then
+# each URL of the matching backend: a hundred and more regex matches per call. The handler for a
+# URL never changes, so it is resolved once per (method, URL).
+_routes: dict[tuple[str, str], Callable[..., Any] | None] = {}
+
+
+def _resolve(clean_url: str) -> Callable[..., Any] | None:
+    import moto.backends as backends
+    from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
+    from moto.core.base_backend import BackendDict
+    from moto.core.botocore_stubber import backend_index  # type: ignore[attr-defined]
+
+    for service, pattern in backend_index.backend_url_patterns:
+        if not pattern.match(clean_url):
+            continue
+        backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
+        if isinstance(backend_dict, BackendDict):
+            regional = backend_dict[DEFAULT_ACCOUNT_ID]
+            backend = regional["us-east-1"] if "us-east-1" in regional else regional["aws"]
+        else:
+            backend = backend_dict["global"]
+        for url, method_to_execute in backend.urls.items():
+            if re.compile(url).match(clean_url):
+                handler: Callable[..., Any] = method_to_execute
+                return handler
+        return None
+    return None
+
+
+def _routed_process_request(self: Any, request: Any) -> Any:
+    from moto.core.exceptions import HTTPException  # type: ignore[attr-defined]
+    from moto.core.request import normalize_request
+    from moto.core.utils import get_equivalent_url_in_aws_domain
+    from moto.moto_api import recorder
+
+    parsed_url, _ = get_equivalent_url_in_aws_domain(request.url)
+    clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
+    key = (request.method, clean_url)
+    if key not in _routes:
+        _routes[key] = _resolve(clean_url)
+    method_to_execute = _routes[key]
+    if method_to_execute is None:
+        return _original_process_request(self, request)
+    normalized_request = normalize_request(request)
+    try:
+        recorder._record_request(normalized_request)
+        status, headers, body = method_to_execute(
+            normalized_request, normalized_request.raw_url, normalized_request.headers
+        )
+    except HTTPException as error:
+        status, headers, body = error.code, error.get_headers(), error.get_body()
+    return status, headers, body
+
+
+_original_process_request: Callable[..., Any] = lambda *_: None  # noqa: E731 - set by install_routing
+
+
+def install_routing() -> None:
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    global _original_process_request
+    if getattr(BotocoreStubber.process_request, "__routed_by_consentry__", False):
+        return
+    _original_process_request = BotocoreStubber.process_request
+    _routed_process_request.__routed_by_consentry__ = True  # type: ignore[attr-defined]
+    BotocoreStubber.process_request = _routed_process_request  # type: ignore[method-assign]

@@ -185,6 +185,7 @@ class LocalRuntime:
             from consentry_local import moto_speedups
 
             moto_speedups.install()
+            moto_speedups.install_routing()
             moto_speedups.install_concurrency_guards()
 
             self._mock = mock_aws()
