@@ -259,7 +259,7 @@ def erase(phone: str) -> ErasureReport:
     )
     if not held:
         if listed is None:
-            raise NothingHeld(phone)
+            raise NothingHeld(mask(phone))
         if "pending_ledger_key" not in listed:
             # Erased before and nothing new since: keep the original erasure time, which is
             # what fresh consent in a later import is measured against.

@@ -35,6 +35,7 @@ from consentry.config import settings
 from consentry.domain.consent import ContactConsent, TopicConsent
 from consentry.domain.contact import Contact
 from consentry.domain.ledger import GENESIS, LedgerEntry
+from consentry.domain.phone import mask
 from consentry.store import codec
 from consentry.store.aws import client
 
@@ -120,7 +121,7 @@ def commit_consent(before: ContactRecord | None, consent: ContactConsent, entry:
         client("dynamodb").transact_write_items(TransactItems=[{"Update": update}, {"Put": put}])
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            raise ConcurrentUpdate(consent.phone) from exc
+            raise ConcurrentUpdate(mask(consent.phone)) from exc  # exception texts end up in logs
         raise
 
 
@@ -161,7 +162,7 @@ def set_send_preferences(
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise ConcurrentUpdate(before.phone) from exc
+            raise ConcurrentUpdate(mask(before.phone)) from exc
         raise
 
 
@@ -292,7 +293,7 @@ def commit_import(
         client("dynamodb").transact_write_items(TransactItems=[contact_write, *puts])
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            raise ConcurrentUpdate(consent.phone) from exc
+            raise ConcurrentUpdate(mask(consent.phone)) from exc
         raise
 
 
