@@ -315,7 +315,7 @@ def run_segment(
     `time_left` gives the seconds the invocation has left; `after_dispatch(page)` runs after a
     page's chunks are out and before its checkpoint (tests inject faults there).
     """
-    progress = store.load(work.campaign_id, work.segment)
+    progress, record = store.load_with_campaign(work.campaign_id, work.segment)
     if progress is None:
         raise UnknownRun(f"campaign {work.campaign_id} has no fan-out run with segment {work.segment}")
     result = SegmentResult(campaign_id=work.campaign_id, segment=work.segment)
@@ -324,7 +324,9 @@ def run_segment(
     targeting: Targeting | None = None
     ensured: set[str] = set()
     while True:
-        record = campaign_store.get(work.campaign_id)
+        if result.pages:
+            # A pause or cancel takes effect from the next page on.
+            record = campaign_store.get(work.campaign_id)
         status = record.campaign.status if record is not None else None
         if record is None or status not in ACTIVE_STATUSES:
             reason = str(status) if status is not None else "deleted"
@@ -450,15 +452,16 @@ def release_due(campaign_id: str, now: datetime) -> int:
         store.send_chunks([parked.chunk for parked in due])
         store.delete_parked([parked.key for parked in due])
         released += len(due)
-        if len(due) == store.RELEASE_PAGE:
-            # Many more to go: a pause or cancel meanwhile stops the release.
-            current = campaign_store.get(campaign_id)
-            if (
-                current is None
-                or current.campaign.status is Status.PAUSED
-                or is_terminal(current.campaign.status)
-            ):
-                break
+        if len(due) < store.RELEASE_PAGE:
+            break
+        # More to go: a pause or cancel meanwhile stops the release.
+        current = campaign_store.get(campaign_id)
+        if (
+            current is None
+            or current.campaign.status is Status.PAUSED
+            or is_terminal(current.campaign.status)
+        ):
+            break
     logger.info("parked chunks released", extra={"campaign_id": campaign_id, "chunks": released})
     return released
 

@@ -48,6 +48,8 @@ from consentry.config import settings
 from consentry.domain.chunks import SendChunk
 from consentry.store import codec
 from consentry.store.aws import client
+from consentry.store.campaigns import CampaignRecord, campaign_key
+from consentry.store.campaigns import record_from_item as campaign_record_from_item
 from consentry.store.contacts import ContactRecord, record_from_item
 from consentry.store.counters import SHARDS as COUNTER_SHARDS
 
@@ -200,6 +202,33 @@ def load(campaign_id: str, segment: int) -> FanoutProgress | None:
     )
     item = response.get("Item")
     return _progress_from_item(item) if item else None
+
+
+def load_with_campaign(campaign_id: str, segment: int) -> tuple[FanoutProgress | None, CampaignRecord | None]:
+    """The segment's checkpoint and the campaign, in one strongly consistent BatchGetItem."""
+    table = settings().campaigns_table
+    progress_key = _progress_key(campaign_id, segment)
+    keys = [progress_key, campaign_key(campaign_id)]
+    found: list[dict[str, Any]] = []
+    dynamodb = client("dynamodb")
+    request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+    for attempt in range(BATCH_RETRIES + 1):
+        response = dynamodb.batch_get_item(RequestItems=request)
+        found.extend(response.get("Responses", {}).get(table, []))
+        request = response.get("UnprocessedKeys") or {}
+        if not request:
+            break
+        if attempt == BATCH_RETRIES:
+            raise FanoutStoreError("the segment checkpoint and campaign stayed unprocessed")
+        clock.sleep(min(0.05 * 2**attempt, 2.0))
+    progress: FanoutProgress | None = None
+    campaign: CampaignRecord | None = None
+    for item in found:
+        if item["sk"] == progress_key["sk"]:
+            progress = _progress_from_item(item)
+        else:
+            campaign = campaign_record_from_item(item)
+    return progress, campaign
 
 
 def segments(campaign_id: str) -> list[FanoutProgress]:
@@ -357,10 +386,10 @@ def scan_contacts(
         "#topic": topic,
         "#status": "status",
         "#tz": "time_zone",
-        "#attributes": "attributes",
     }
     projection = ["#phone", "#opted_out", "#changed", "#topics.#topic", "#tz"]
     for index, attribute in enumerate(sorted(set(attributes))):
+        names["#attributes"] = "attributes"
         names[f"#a{index}"] = attribute
         projection.append(f"#attributes.#a{index}")
     request: dict[str, Any] = {
