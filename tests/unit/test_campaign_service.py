@@ -116,7 +116,6 @@ class FakeScheduler:
         expression: str,
         timezone: str | None,
         *,
-        enabled: bool = True,
         end_date: datetime | None = None,
     ) -> real_scheduling.PutResult:
         name = real_scheduling.campaign_schedule_name(campaign_id)
@@ -124,7 +123,7 @@ class FakeScheduler:
         self.schedules[name] = {
             "expression": expression,
             "timezone": timezone,
-            "enabled": enabled,
+            "enabled": True,
             "end_date": end_date,
             "action": "start",
         }

@@ -202,13 +202,12 @@ def _trigger_expression(campaign: Campaign, schedule: Schedule, now: datetime) -
     return expression, timezone
 
 
-def _put_start(campaign: Campaign, schedule: Schedule, now: datetime, *, enabled: bool = True) -> Trigger:
+def _put_start(campaign: Campaign, schedule: Schedule, now: datetime) -> Trigger:
     expression, timezone = _trigger_expression(campaign, schedule, now)
     put = scheduling.put_start_schedule(
         campaign.campaign_id,
         expression,
         timezone,
-        enabled=enabled,
         end_date=campaign.deadline if schedule.kind == "recurring" else None,
     )
     return Trigger(name=put.name, expression=put.expression, timezone=put.timezone)

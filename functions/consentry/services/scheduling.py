@@ -154,10 +154,9 @@ def put_start_schedule(
     expression: str,
     timezone: str | None,
     *,
-    enabled: bool = True,
     end_date: datetime | None = None,
 ) -> PutResult:
-    """Create or replace the campaign's start schedule."""
+    """Create or replace the campaign's start schedule (enabled)."""
     name = campaign_schedule_name(campaign_id)
     one_off = _AT.match(expression) is not None
     _put(
@@ -167,7 +166,6 @@ def put_start_schedule(
             timezone,
             _target("start", campaign_id),
             one_off=one_off,
-            enabled=enabled,
             end_date=end_date,
             description=f"Start Consentry campaign {campaign_id}",
         )
