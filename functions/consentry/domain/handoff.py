@@ -48,13 +48,20 @@ def change_for(handoff: Handoff, program: Program) -> ConsentChange | None:
 
 
 def reply_for(
-    handoff: Handoff, change: ConsentChange | None, decision: Decision | None, program: Program
+    handoff: Handoff,
+    change: ConsentChange | None,
+    decision: Decision | None,
+    program: Program,
+    preferences_url: str | None = None,
 ) -> str | None:
-    """The one automatic reply owed, if any. Carrier-handled keywords were already answered."""
+    """The one automatic reply owed, if any. Carrier-handled keywords were already answered.
+
+    `preferences_url` (the sender's preference-center link) goes into the HELP answer.
+    """
     if handoff.inbound.carrier_handled is not None:
         return None
     if handoff.intent == "help":
-        return program.help_text()
+        return program.help_text(preferences_url)
     if change is None or decision is None or decision.outcome is not Outcome.APPLIED:
         return None
     if change.kind is ChangeKind.OPT_OUT:

@@ -20,7 +20,7 @@ from consentry.config import settings
 from consentry.domain.checkin import check_settings, checkin_due, checkin_text, consent_expires
 from consentry.domain.phone import InvalidPhoneNumber, mask
 from consentry.domain.window import check_window
-from consentry.services.preferences import is_erased, preference_url_for
+from consentry.services.preferences import preference_url_for
 from consentry.services.program import current_program
 from consentry.services.replies import ReplyThrottled, send_auto_reply
 from consentry.store import checkins, contacts
@@ -100,8 +100,6 @@ def _check_in(contact: contacts.ContactRecord, sent_at: datetime | None, report:
         return
     report.due += 1
     phone = contact.phone
-    if is_erased(phone):
-        return
     try:
         window = check_window(
             phone, now, "transactional", zones_override=(contact.time_zone,) if contact.time_zone else None

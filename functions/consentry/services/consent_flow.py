@@ -7,6 +7,7 @@ from consentry.domain.handoff import Handoff, change_for, reply_for, reply_id
 from consentry.observability import metrics
 from consentry.providers.registry import provider_from_environment
 from consentry.services.consent import commit_change
+from consentry.services.preferences import help_link
 from consentry.services.program import current_program
 from consentry.services.receipts import record_consent_change
 from consentry.services.replies import resume_auto_reply, send_auto_reply
@@ -18,7 +19,7 @@ def process(handoff: Handoff) -> str:
     phone = handoff.inbound.from_number
     change = change_for(handoff, program)
     if change is None:  # HELP: no consent change, one answer
-        body = reply_for(handoff, None, None, program)
+        body = reply_for(handoff, None, None, program, preferences_url=help_link(phone))
         return _reply(handoff, body) if body else "no_reply"
     decision = commit_change(phone, change)
     if decision.outcome is Outcome.DUPLICATE:

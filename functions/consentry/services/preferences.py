@@ -11,7 +11,6 @@ sent to that number, so choices made there apply directly, with the page as evid
 - "stop all texts" is a global opt-out, confirmed by one text and mirrored to the provider.
 """
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -20,17 +19,26 @@ from aws_lambda_powertools import Logger
 
 from consentry import clock
 from consentry.config import settings
-from consentry.domain.consent import ALL, ChangeKind, ConsentChange, Decision, Evidence, Outcome, TopicStatus
+from consentry.domain.consent import (
+    ALL,
+    ChangeKind,
+    ConsentChange,
+    ContactConsent,
+    Decision,
+    Evidence,
+    Outcome,
+    TopicStatus,
+)
 from consentry.domain.contact import Contact
 from consentry.domain.phone import mask
 from consentry.domain.preference_links import TOKEN_LENGTH, link_expiry, make_link_token, read_link_token
 from consentry.providers.registry import provider_from_environment
-from consentry.providers.signatures import load_secret
+from consentry.providers.signatures import SecretUnavailable, load_secret
 from consentry.services.consent import commit_change
 from consentry.services.program import current_program
 from consentry.services.receipts import record_consent_change
 from consentry.services.replies import send_auto_reply
-from consentry.store import contacts, events
+from consentry.store import contacts, events, suppression
 
 logger = Logger(child=True)
 
@@ -69,32 +77,40 @@ def preference_url_for(phone: str, valid_for: timedelta | None = None) -> str | 
     return f"{base}/preferences?t={make_link_token(signing_secret(), phone, expires)}"
 
 
+def help_link(phone: str) -> str | None:
+    """The link for a HELP answer: None rather than no answer when it cannot be made."""
+    try:
+        return preference_url_for(phone)
+    except (PreferencesUnavailable, SecretUnavailable, ValueError) as exc:
+        logger.warning("HELP answered without a preference link", extra={"error": type(exc).__name__})
+        return None
+
+
 def sample_preference_url() -> str | None:
     """A stand-in of exactly a real link's length, for counting a template's segments."""
     base = settings().public_base_url.rstrip("/")
     return f"{base}/preferences?t={'X' * TOKEN_LENGTH}" if base else None
 
 
-def _erased(phone: str) -> bool:
-    """Whether the number is on the erasure suppression list (the privacy module, when deployed)."""
-    try:
-        module = importlib.import_module("consentry.store.suppression")
-    except ImportError:
-        return False
-    check = getattr(module, "is_suppressed", None)
-    return bool(check(phone)) if check is not None else False
-
-
 def is_erased(phone: str) -> bool:
-    return _erased(phone)
+    """Whether the number is on the erasure suppression list (the person asked us to forget it)."""
+    return suppression.erased_at(phone) is not None
 
 
 def contact_for_token(token: str) -> Contact | None:
-    """The contact a link names, or None for a forged, expired or unknown one (one neutral answer)."""
+    """The contact a link names, or None for a forged or expired link, or an erased number.
+
+    A genuine link to a number we hold nothing for (a HELP answer to a stranger) opens an empty
+    preference page: the link was texted to that number, so choosing topics there is consent.
+    A number erased on request and not back (no contact since) gets the neutral page instead.
+    """
     phone = read_link_token(signing_secret(), token, clock.now())
-    if phone is None or _erased(phone):
+    if phone is None:
         return None
-    return contacts.load(phone)
+    record = contacts.load(phone)
+    if record is not None:
+        return record
+    return None if is_erased(phone) else Contact(consent=ContactConsent(phone=phone))
 
 
 def frequency_of(contact: Contact) -> Frequency:

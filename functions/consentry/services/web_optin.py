@@ -76,12 +76,13 @@ def _submit(
     disclosure_text: str,
     disclosure_sha256: str,
 ) -> JoinOutcome:
-    if is_erased(phone):
+    record = contacts.load(phone)
+    if record is None and is_erased(phone):
+        # Erased on request and not back since (coming back by text makes a new contact).
         return JoinOutcome.ERASED
     now = clock.now()
     if not ratelimits.take("join-number", phone, limit=JOIN_PER_NUMBER_PER_DAY, window_seconds=DAY, now=now):
         return JoinOutcome.NUMBER_LIMITED
-    record = contacts.load(phone)
     if record is not None and record.consent.opted_out:
         return JoinOutcome.OPTED_OUT
     program = current_program()
