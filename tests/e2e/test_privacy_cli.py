@@ -134,3 +134,54 @@ def test_jsonl_import_writes_malformed_lines_to_the_error_file_with_their_number
         refused = [(row["line"], row["reason"]) for row in csv.DictReader(handle)]
     assert refused == [("2", "malformed"), ("4", "unknown_topic")]
     assert contact(ANA) is not None
+
+
+def test_parallel_pages_import_every_row(
+    cli_runtime: LocalRuntime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "many.csv"
+    numbers = [f"+1212555{n:04d}" for n in range(150, 158)]
+    source.write_text(
+        "phone,consent.alerts,consent.alerts.at\n"
+        + "".join(f"{n},yes,2026-10-01T12:00:00Z\n" for n in numbers),
+        encoding="utf-8",
+    )
+    assert cli.main(["contacts", "import", str(source), "--page-size", "1", "--parallel", "4"]) == 0
+    summary = last_json(capsys.readouterr()[0])
+    assert (summary["imported"], summary["refused"]) == (8, 0)
+    assert all(contact(number) is not None for number in numbers)
+
+
+def test_a_page_the_api_refuses_stops_the_import_with_the_lines_named(
+    runtime: LocalRuntime, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class RefusesSecondPage(RuntimeAdminClient):
+        calls = 0
+
+        def request(self, method: str, path: str, **kwargs: object) -> admin_client.AdminResponse:
+            RefusesSecondPage.calls += 1
+            if RefusesSecondPage.calls == 2:
+                return admin_client.AdminResponse(400, '{"error": "rows: too many"}')
+            return super().request(method, path, **kwargs)  # type: ignore[arg-type]
+
+    source = tmp_path / "three.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"phone": number, "consents": {"alerts": {"at": "2026-10-01T12:00:00Z"}}}) + "\n"
+            for number in (ANA, BEN, "+14155550144")
+        )
+        + "{broken\n",
+        encoding="utf-8",
+    )
+    admin_client.use_client(lambda _url: RefusesSecondPage(runtime))
+    try:
+        assert cli.main(["contacts", "import", str(source), "--page-size", "1"]) == 2
+    finally:
+        admin_client.use_client(None)
+    err = capsys.readouterr().err
+    assert "answered 400 for lines 2-2: rows: too many" in err
+    assert "run the same file again" in err
+    assert contact(ANA) is not None
+    assert contact("+14155550144") is None  # pages after the refused one were not sent
+    with open(f"{source}.errors.csv", encoding="utf-8") as handle:
+        assert [row["line"] for row in csv.DictReader(handle)] == ["4"]  # what was known is kept

@@ -1,6 +1,6 @@
 """`consentry contacts import|show|export|erase` through the admin API.
 
-    consentry contacts import contacts.csv [--errors refused.csv]
+    consentry contacts import contacts.csv [--errors refused.csv] [--parallel 4]
     consentry contacts show +12125550142
     consentry contacts export +12125550142 [--output ana.json]
     consentry contacts erase +12125550142 --yes
@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,6 +31,7 @@ from consentry.domain.imports import ImportFileError, RowRefusal, detect_format,
 from consentry.domain.phone import InvalidPhoneNumber, normalize
 
 MAX_PAGE_ROWS = 500
+MAX_PARALLEL = 16
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_DELAYS = (1.0, 2.0, 4.0)
 
@@ -50,6 +52,13 @@ def register(subparsers: Any) -> None:
     )
     importer.add_argument(
         "--page-size", type=int, default=MAX_PAGE_ROWS, help=f"rows per request (1-{MAX_PAGE_ROWS})"
+    )
+    importer.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help=f"pages in flight at once (1-{MAX_PARALLEL}); rows of one number in different pages "
+        "may then apply out of file order (consent still goes by its time)",
     )
     add_api_argument(importer)
     importer.set_defaults(func=_import)
@@ -105,6 +114,8 @@ class ProgressBar:
 def _import(args: argparse.Namespace) -> int:
     if not 1 <= args.page_size <= MAX_PAGE_ROWS:
         raise CommandError(f"--page-size must be 1-{MAX_PAGE_ROWS}")
+    if not 1 <= args.parallel <= MAX_PARALLEL:
+        raise CommandError(f"--parallel must be 1-{MAX_PARALLEL}")
     try:
         content = args.file.read_bytes()
     except OSError as exc:
@@ -127,15 +138,30 @@ def _import(args: argparse.Namespace) -> int:
     progress = ProgressBar(len(parsed))
     done = len(refused)
     progress.update(done)
+    pages = iter(
+        [sendable[start : start + args.page_size] for start in range(0, len(sendable), args.page_size)]
+    )
+    in_flight: dict[Future[dict[str, Any]], int] = {}
     try:
-        for start in range(0, len(sendable), args.page_size):
-            page = sendable[start : start + args.page_size]
-            result = _send_page(client, batch, page)
-            totals["imported"] += int(result["imported"])
-            totals["unchanged"] += int(result["unchanged"])
-            refused.extend(RowRefusal.model_validate(item) for item in result["refused"])
-            done += len(page)
-            progress.update(done)
+        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+
+            def send_more() -> None:
+                # At most --parallel pages in flight, so a refused page stops the ones after it.
+                while len(in_flight) < args.parallel and (page := next(pages, None)) is not None:
+                    in_flight[pool.submit(_send_page, client, batch, page)] = len(page)
+
+            send_more()
+            while in_flight:
+                finished, _running = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    rows = in_flight.pop(future)
+                    result = future.result()
+                    totals["imported"] += int(result["imported"])
+                    totals["unchanged"] += int(result["unchanged"])
+                    refused.extend(RowRefusal.model_validate(item) for item in result["refused"])
+                    done += rows
+                    progress.update(done)
+                send_more()
     finally:
         progress.close()
         refused.sort(key=lambda refusal: refusal.line)
