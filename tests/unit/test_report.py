@@ -289,6 +289,12 @@ def test_nothing_is_blamed_outside_the_window_on_failed_sends_or_on_other_topics
     )
     assert (
         attributed_campaign(
+            {"cmp_a": _send(1, state="released")}, scope="all", opted_out_at=NOW, campaign_prefix="cmp_"
+        )
+        is None
+    )
+    assert (
+        attributed_campaign(
             {"cmp_a": _send(1, topic="alerts")}, scope="deals", opted_out_at=NOW, campaign_prefix="cmp_"
         )
         is None

@@ -402,6 +402,10 @@ def consent_deltas(kind: str, event_time: datetime) -> dict[str, int]:
     return {week_counter(event_time, name): 1 for name in CONSENT_COUNTERS.get(kind, ())}
 
 
+#: Send entries on a contact that never reached the handset: refused, or released unsent.
+NOT_SENT_STATES = frozenset({"failed", "released"})
+
+
 class Attribution(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -425,7 +429,7 @@ def attributed_campaign(
     cutoff = opted_out_at.timestamp()
     best: tuple[float, str] | None = None
     for key, send in sends.items():
-        if not key.startswith(campaign_prefix) or send.get("state") == "failed":
+        if not key.startswith(campaign_prefix) or send.get("state") in NOT_SENT_STATES:
             continue
         at = send.get("at")
         if isinstance(at, bool) or not isinstance(at, int | float):

@@ -141,7 +141,7 @@ def _process_one(
             },
         )
         return "unmatched"
-    campaign_id = receipt.campaign_id or _text(before.get("campaign_id"))
+    campaign_id = _text(before.get("campaign_id")) or receipt.campaign_id  # our record first
     previous = _text(before.get("status"))
     if change is StatusChange.APPLIED:
         changes = receipt_deltas(
