@@ -11,6 +11,7 @@ report. Calls count only while `measuring()` is active (seeding and harness call
 system's cost); `before-call` fires once per API call, before any retry of it.
 """
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,11 +23,14 @@ import boto3
 from consentry.store import aws as store_aws
 
 EVENT = "before-call"
+AFTER_EVENT = "after-call"
+_STARTED = "benchmarks.counting.started"
 
 
 class RequestCounter:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.seconds_in_calls = 0.0  # wall time inside measured AWS calls (the emulator's share)
         self._depth = 0
         self._installed = False
 
@@ -36,6 +40,7 @@ class RequestCounter:
             boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register(EVENT, self._count)
+        boto3.DEFAULT_SESSION.events.register(AFTER_EVENT, self._finish)
         store_aws.reset()  # cached clients carry the handlers of when they were created
         self._installed = True
         return self
@@ -43,6 +48,7 @@ class RequestCounter:
     def uninstall(self) -> None:
         if self._installed and boto3.DEFAULT_SESSION is not None:
             boto3.DEFAULT_SESSION.events.unregister(EVENT, self._count)
+            boto3.DEFAULT_SESSION.events.unregister(AFTER_EVENT, self._finish)
         self._installed = False
         store_aws.reset()
 
@@ -68,13 +74,21 @@ class RequestCounter:
     def active(self) -> bool:
         return self._depth > 0
 
-    def _count(self, model: Any, **_: Any) -> None:
+    def _count(self, model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
         if self._depth > 0:
             self.counts[f"{model.service_model.service_name}.{model.name}"] += 1
+            if context is not None:
+                context[_STARTED] = time.perf_counter()
+
+    def _finish(self, context: dict[str, Any] | None = None, **_: Any) -> None:
+        started = context.pop(_STARTED, None) if context is not None else None
+        if started is not None:
+            self.seconds_in_calls += time.perf_counter() - started
 
     # -- results ---------------------------------------------------------------------------
     def reset(self) -> None:
         self.counts.clear()
+        self.seconds_in_calls = 0.0
 
     @property
     def total(self) -> int:
