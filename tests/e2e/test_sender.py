@@ -220,9 +220,7 @@ def test_a_chunk_retried_after_a_crash_half_way_sends_no_duplicate_and_counts_ad
     put_chunk(runtime, "cmp_crash", "c0", phones)
     runtime.run_until_idle(max_virtual=timedelta(minutes=30))
 
-    runs = sender_runs(runtime)
-    assert not runs[0].ok
-    assert runs[-1].ok
+    assert len(sender_runs(runtime)) == 2  # the crashed attempt, and SQS's redelivery after 360 s
     per_number = sends_per_number(runtime, "cmp_crash")
     assert max(per_number.values()) == 1
     assert len(per_number) == 14  # the sixth never reached the carrier

@@ -45,7 +45,11 @@ def _metrics(counts: dict[str, int]) -> None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    processor = BatchProcessor(event_type=EventType.SQS, model=ChunkRecord)
+    # With one chunk per invocation every retry is an "entire batch" failure: report it as the
+    # partial response (the chunk's own visibility was set) instead of raising a function error.
+    processor = BatchProcessor(
+        event_type=EventType.SQS, model=ChunkRecord, raise_on_entire_batch_failure=False
+    )
 
     def time_left() -> float:
         return float(context.get_remaining_time_in_millis()) / 1000

@@ -74,7 +74,9 @@ class RateLimiter:
             second = math.floor(now)
             if second != self._second:
                 self._new_second(second)
-            if self._hold_until is None or second >= self._hold_until:
+            # A call that cannot finish within this second would land in the next one: wait for it.
+            late = self._latency > 0 and second + 1 - now < self._latency
+            if (self._hold_until is None or second >= self._hold_until) and not late:
                 if self._tokens > 0:
                     self._tokens -= 1
                     self._used += 1

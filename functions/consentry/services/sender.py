@@ -123,7 +123,13 @@ def _preference_url(phone: str) -> str | None:
     except ImportError:
         return None
     builder: Callable[[str], str | None] | None = getattr(module, "preference_url_for", None)
-    return builder(phone) if builder is not None else None
+    if builder is None:
+        return None
+    try:
+        return builder(phone)
+    except Exception as exc:  # an unsignable link: the recipient is suppressed with a reason
+        logger.warning("preference link unavailable", extra={"error": type(exc).__name__})
+        return None
 
 
 def compose(
@@ -452,6 +458,11 @@ class _ChunkRun:
                 return
             self.limiter.refund()
             contact = reservation.current  # as it is now: the gate decides again on it
+            mine = contact.sends.get(self.send.send_key) if contact is not None else None
+            if mine is not None and mine.get("chunk_id") == self.chunk.chunk_id:
+                # A redelivered copy of this very chunk is sending right now: let it finish and
+                # count; this copy comes back after the lease and counts from its records.
+                raise _StopChunk(IN_FLIGHT_SECONDS, "another attempt is sending this chunk")
         # Concurrent writers kept changing this contact: let the retry try again later.
         raise _StopChunk(THROTTLED_RETRY_SECONDS, CONTENTION)
 
