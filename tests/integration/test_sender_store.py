@@ -138,23 +138,41 @@ def test_contacts_of_a_chunk_are_read_in_one_request(runtime: LocalRuntime) -> N
 
 def test_tokens_are_granted_up_to_the_limit_then_partly_then_not(runtime: LocalRuntime) -> None:
     second = int(clock.now().timestamp())
-    assert sends.take_tokens("test", second, 6, 10) == 6
-    assert sends.take_tokens("test", second, 6, 10) == 4  # only 4 left: one more write takes them
-    assert sends.take_tokens("test", second, 1, 10) == 0
-    sends.give_back_tokens("test", second, 2)
-    assert sends.take_tokens("test", second, 5, 10) == 2
-    assert sends.take_tokens("test", second + 1, 20, 10) == 10  # a new second, capped at the limit
+    limits = {"used": 10}
+    assert sends.take_tokens("test", second, 6, limits) == 6
+    assert sends.take_tokens("test", second, 6, limits) == 4  # only 4 left: one more write takes them
+    assert sends.take_tokens("test", second, 1, limits) == 0
+    sends.give_back_tokens("test", second, 2, limits)
+    assert sends.take_tokens("test", second, 5, limits) == 2
+    assert sends.take_tokens("test", second + 1, 20, limits) == 10  # a new second, capped at the limit
+
+
+def test_a_slower_campaigns_counter_and_the_identitys_are_taken_in_one_write(runtime: LocalRuntime) -> None:
+    second = int(clock.now().timestamp())
+    slow = {"used": 10, "campaign:slow": 3}
+    fast = {"used": 10}
+    assert sends.take_tokens("one-item", second, 5, slow) == 3  # the campaign's 3 bind
+    assert sends.take_tokens("one-item", second, 5, slow) == 0
+    assert sends.take_tokens("one-item", second, 9, fast) == 7  # the identity has 7 left for others
+    assert sends.take_tokens("one-item", second, 1, fast) == 0
+    item = runtime.client("dynamodb").get_item(
+        TableName=runtime.table_name("CampaignsTable"),
+        Key={"pk": {"S": "RATE#one-item"}, "sk": {"S": str(second)}},
+    )["Item"]
+    assert item["used"] == {"N": "10"}
+    assert item["campaign:slow"] == {"N": "3"}
+    assert int(item["expires_at"]["N"]) > second
 
 
 def test_the_limiter_waits_for_the_next_second_and_slows_down_after_a_throttle(runtime: LocalRuntime) -> None:
-    limiter = RateLimiter([Budget("limiter-test", 4)])
+    limiter = RateLimiter(Budget("limiter-test", {"used": 4}))
     start = clock.now().timestamp()
     for _ in range(10):
         limiter.acquire(pending=10)
     assert clock.now().timestamp() - start >= 2  # 4 + 4 + 2
     assert limiter.waits == 2
     # the provider throttles the third send of a second: nothing more in it, then 2, 3, 4 ... a second
-    limiter = RateLimiter([Budget("limiter-test-2", 10)])
+    limiter = RateLimiter(Budget("limiter-test-2", {"used": 10}))
     for _ in range(3):
         limiter.acquire(pending=50)
     limiter.throttled()

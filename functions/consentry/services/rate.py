@@ -1,7 +1,8 @@
 """Messages per second: a budget per origination identity (and per campaign) shared by every sender.
 
-Each second has a counter item per scope (store/sends.py, rate counters). A sender takes tokens
-for the current second in blocks with one conditional write, spends them on sends in that same
+Each second has a counter item for the origination identity (store/sends.py, rate counters),
+with a campaign's own counter on it when the campaign is slower. A sender takes tokens for the
+current second in blocks with one conditional write on both, spends them on sends in that same
 second, and when a block is refused waits (clock.sleep) until the next second. So concurrent
 sender invocations together never exceed the budget in any second, at about one write per block
 rather than per message. Tokens left when the second ends are dropped: a token is only good for
@@ -19,7 +20,7 @@ what the provider accepts instead of failing messages.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from consentry import clock
@@ -32,40 +33,49 @@ LATENCY_WEIGHT = 0.2
 
 @dataclass(frozen=True)
 class Budget:
+    """Sends per second on one counter item: `limits` maps each counter on it to its limit."""
+
     scope: str
-    limit: int  # messages per second
+    limits: Mapping[str, int]
+
+    @property
+    def ceiling(self) -> int:
+        return min(self.limits.values())
 
 
-def budgets(campaign_id: str | None = None, campaign_rate: int | None = None) -> list[Budget]:
-    """The deployment's budget for its origination identity, plus a campaign's own when it is lower."""
+IDENTITY_COUNTER = "used"
+
+
+def budgets(campaign_id: str | None = None, campaign_rate: int | None = None) -> Budget:
+    """The origination identity's budget, with a campaign's own counter when its rate is lower."""
     config = settings()
-    identity = Budget(f"origination:{config.origination_identity}", config.messages_per_second)
-    if campaign_id is not None and campaign_rate is not None and campaign_rate < identity.limit:
-        # The tighter budget first: its refusal then costs no write on the shared one.
-        return [Budget(f"campaign:{campaign_id}", campaign_rate), identity]
-    return [identity]
+    limits = {IDENTITY_COUNTER: config.messages_per_second}
+    if campaign_id is not None and campaign_rate is not None and campaign_rate < config.messages_per_second:
+        limits[f"campaign:{campaign_id}"] = campaign_rate
+    return Budget(f"origination:{config.origination_identity}", limits)
 
 
 class RateLimiter:
     """Hands out permission to send one message now, within every budget (tightest first)."""
 
-    def __init__(self, limits: Sequence[Budget]) -> None:
-        if not limits:
-            raise ValueError("a rate limiter needs at least one budget")
-        self.limits = tuple(limits)
+    def __init__(self, budget: Budget) -> None:
+        if not budget.limits or budget.ceiling < 1:
+            raise ValueError("a rate limiter needs a positive limit")
+        self.budget = budget
         self._second: int | None = None
         self._tokens = 0
         self._used = 0  # sends in `_second`
         self._hold_until: int | None = None  # no sends before this second (the provider throttled)
         self._pace: int | None = None  # own ceiling per second after a throttle
         self._throttled_in: int | None = None  # the last second the provider throttled in
+        self._spent: int | None = None  # a second whose shared budget ran out
         self._latency = 0.0  # seconds per provider call, measured
         self.writes = 0  # counter writes made (for measurements)
         self.waits = 0  # times it waited for the next second
 
     @property
     def ceiling(self) -> int:
-        return min(budget.limit for budget in self.limits)
+        return self.budget.ceiling
 
     def acquire(self, pending: int = 1) -> None:
         """Block until one send may go out in the current second. `pending`: sends the caller still has."""
@@ -81,9 +91,14 @@ class RateLimiter:
                     self._tokens -= 1
                     self._used += 1
                     return
-                room = self.ceiling if self._pace is None else self._pace - self._used
-                if room > 0:
-                    granted = self._take(second, min(room, self._block(pending, second + 1 - now)))
+                # What this sender may still take this second; once the shared counter has given
+                # less than asked, the second is spent and asking again would only cost a write.
+                room = (self.ceiling if self._pace is None else self._pace) - self._used
+                if room > 0 and self._spent != second:
+                    wanted = min(room, self._block(pending, second + 1 - now))
+                    granted = self._take(second, wanted)
+                    if granted < wanted:
+                        self._spent = second
                     if granted:
                         self._tokens = granted - 1
                         self._used += 1
@@ -129,26 +144,13 @@ class RateLimiter:
         self._tokens = 0
         if second is None or unused < 1 or second != math.floor(clock.now().timestamp()):
             return
-        for budget in self.limits:
-            sends.give_back_tokens(budget.scope, second, unused)
-            self.writes += 1
+        sends.give_back_tokens(self.budget.scope, second, unused, self.budget.limits)
+        self.writes += 1
 
     def _block(self, pending: int, seconds_left: float) -> int:
         usable = math.ceil(seconds_left / self._latency) if self._latency > 0 else self.ceiling
         return max(1, min(pending, self.ceiling, usable))
 
     def _take(self, second: int, wanted: int) -> int:
-        granted = wanted
-        taken: list[Budget] = []
-        for budget in self.limits:
-            got = sends.take_tokens(budget.scope, second, granted, budget.limit)
-            self.writes += 1
-            for earlier in taken:
-                if granted - got:
-                    sends.give_back_tokens(earlier.scope, second, granted - got)
-                    self.writes += 1
-            granted = got
-            if not granted:
-                return 0
-            taken.append(budget)
-        return granted
+        self.writes += 1
+        return sends.take_tokens(self.budget.scope, second, wanted, self.budget.limits)

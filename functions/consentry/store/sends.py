@@ -37,9 +37,12 @@ Chunk results (CAMPAIGNS_TABLE, pk CAMPAIGN#<campaign id>, sk CHUNK#<chunk id>)
   redelivered chunk recounts its recipients from the reservations and message records, and
   whichever attempt writes the result first is the only one counted. `chunk_totals` sums them.
 
-Rate counters (CAMPAIGNS_TABLE, pk RATE#<scope>, sk <epoch second>)
-  used (N), expires_at (TTL, an hour later). Senders take tokens in blocks with a conditional
-  ADD (used + n <= limit), about one write per block of messages, not one per message.
+Rate counters (CAMPAIGNS_TABLE, pk RATE#<scope>, sk <epoch second>; scope: the origination
+identity)
+  used (N: sends of that second), campaign:<id> (N: that campaign's sends of that second),
+  expires_at (TTL, an hour later). Senders take tokens in blocks with one conditional ADD on
+  every counter that applies (used + n <= limit AND campaign:<id> + n <= its limit): one write
+  per block of messages, not one per message.
 """
 
 import hashlib
@@ -439,34 +442,47 @@ def chunk_totals(campaign_id: str) -> dict[str, int]:
 # --- rate counters ---------------------------------------------------------------------------
 
 
-def take_tokens(scope: str, second: int, wanted: int, limit: int) -> int:
-    """Take up to `wanted` of the `limit` sends of one second; returns how many were granted (0..wanted).
+def _rate_key(scope: str, second: int) -> dict[str, Any]:
+    return {"pk": {"S": f"RATE#{scope}"}, "sk": {"S": str(second)}}
 
-    One conditional ADD for the whole block; when fewer are left, the failed write tells how
-    many were used and one more write takes the rest.
+
+def take_tokens(scope: str, second: int, wanted: int, limits: Mapping[str, int]) -> int:
+    """Take up to `wanted` sends of one second from every counter in `limits` (attribute -> limit,
+    all on the scope's item for that second); returns how many were granted (0..wanted).
+
+    One conditional ADD for the whole block and every counter (the origination identity's
+    `used`, and a campaign's own, say); when fewer are left, the failed write returns the item,
+    so one more write takes what is left.
     """
-    if wanted < 1 or limit < 1:
+    if wanted < 1 or not limits or min(limits.values()) < 1:
         return 0
-    ask = min(wanted, limit)
+    counters = list(limits.items())
+    names = {f"#c{index}": name for index, (name, _limit) in enumerate(counters)}
+    ask = min(wanted, *limits.values())
     for _attempt in range(3):
+        values: dict[str, Any] = {":n": {"N": str(ask)}, ":expires": {"N": str(second + RATE_ITEM_SECONDS)}}
+        conditions = []
+        for index, (_name, limit) in enumerate(counters):
+            values[f":room{index}"] = {"N": str(limit - ask)}
+            conditions.append(f"(attribute_not_exists(#c{index}) OR #c{index} <= :room{index})")
         try:
             client("dynamodb").update_item(
                 TableName=settings().campaigns_table,
-                Key={"pk": {"S": f"RATE#{scope}"}, "sk": {"S": str(second)}},
-                UpdateExpression="ADD used :n SET expires_at = if_not_exists(expires_at, :expires)",
-                ConditionExpression="attribute_not_exists(used) OR used <= :room",
-                ExpressionAttributeValues={
-                    ":n": {"N": str(ask)},
-                    ":room": {"N": str(limit - ask)},
-                    ":expires": {"N": str(second + RATE_ITEM_SECONDS)},
-                },
+                Key=_rate_key(scope, second),
+                UpdateExpression="ADD "
+                + ", ".join(f"{alias} :n" for alias in names)
+                + " SET expires_at = if_not_exists(expires_at, :expires)",
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
-            used = int(((_returned_item(exc) or {}).get("used") or {}).get("N", limit))
-            ask = min(wanted, limit - used)
+            item = _returned_item(exc) or {}
+            left = [limit - int((item.get(name) or {}).get("N", limit)) for name, limit in counters]
+            ask = min(wanted, *left)
             if ask < 1:
                 return 0
             continue
@@ -474,14 +490,16 @@ def take_tokens(scope: str, second: int, wanted: int, limit: int) -> int:
     return 0
 
 
-def give_back_tokens(scope: str, second: int, count: int) -> None:
-    """Return tokens another scope could not match, so this second's budget is not wasted."""
-    if count < 1:
+def give_back_tokens(scope: str, second: int, count: int, counters: Iterable[str]) -> None:
+    """Return tokens taken but not used, so concurrent senders can use this second's budget."""
+    names = {f"#c{index}": name for index, name in enumerate(counters)}
+    if count < 1 or not names:
         return
     client("dynamodb").update_item(
         TableName=settings().campaigns_table,
-        Key={"pk": {"S": f"RATE#{scope}"}, "sk": {"S": str(second)}},
-        UpdateExpression="ADD used :n",
+        Key=_rate_key(scope, second),
+        UpdateExpression="ADD " + ", ".join(f"{alias} :n" for alias in names),
+        ExpressionAttributeNames=names,
         ExpressionAttributeValues={":n": {"N": str(-count)}},
     )
 
