@@ -140,6 +140,7 @@ class LocalRuntime:
         template_path: Path = TEMPLATE_PATH,
         host: str = "127.0.0.1:8787",
         concurrency: dict[str, int] | None = None,
+        quiet: bool = False,
     ) -> None:
         self.workdir = workdir
         self.clock = VirtualClock(start, speed=clock_speed)
@@ -150,6 +151,8 @@ class LocalRuntime:
         self.host = host
         #: function logical id -> concurrent batches, overriding the template's ScalingConfig
         self.concurrency = dict(concurrency or {})
+        #: quiet: no EMF metric lines and only errors from the functions' loggers (the demo)
+        self.quiet = quiet
         self._pool: ThreadPoolExecutor | None = None
         self.functions: dict[str, FunctionSpec] = {}
         self.routes: list[Route] = []
@@ -178,6 +181,8 @@ class LocalRuntime:
         environment = dict(LOCAL_ENVIRONMENT)
         if self.endpoint_url:
             environment["AWS_ENDPOINT_URL"] = self.endpoint_url
+        if self.quiet:
+            environment.update(POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="ERROR")
         self._set_environment(environment)
         if self.endpoint_url is None:
             from moto import mock_aws
@@ -212,6 +217,10 @@ class LocalRuntime:
         consentry_clock.set_sleeper(None)
         self.scheduler = None
         self._clients.clear()
+        observability = sys.modules.get("consentry.observability")
+        if observability is not None:
+            # Metrics kept while flushing was off must not print once the environment is restored.
+            observability.metrics.clear_metrics()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
