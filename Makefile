@@ -15,7 +15,7 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv demo test lint typecheck template-check browser-deps unit integration e2e build serve benchmark clean
+.PHONY: help venv demo test lint typecheck template-check browser-deps unit integration e2e build serve clean
 
 help:
 	@echo "make demo   - run the whole story on the local embedded runtime"
@@ -72,9 +72,6 @@ unit: venv
 
 build: $(SAM_VENV)/.installed
 	PYENV_VERSION=3.11.7:3.13.0 $(SAM) build --template template.yaml
-
-benchmark: venv
-	$(PY) -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

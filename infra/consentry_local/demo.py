@@ -20,6 +20,7 @@ import random
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -300,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=5000)
     args = parser.parse_args(argv)
     logging.getLogger("aws_lambda_powertools").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="consentry-demo-"))
     simulator = SimulatorConfig(log_path=workdir / "simulator.jsonl", messages_per_second=40)
