@@ -298,7 +298,7 @@ def verify_campaign(story: Story, campaign_id: str, report: dict[str, Any]) -> N
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="consentry demo")
-    parser.add_argument("--subscribers", type=int, default=5000)
+    parser.add_argument("--subscribers", type=int, default=400)
     args = parser.parse_args(argv)
     logging.getLogger("aws_lambda_powertools").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="No application metrics to publish")

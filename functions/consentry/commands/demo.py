@@ -8,7 +8,7 @@ from consentry.commands import CommandError
 
 def register(subparsers: Any) -> None:
     demo = subparsers.add_parser("demo", help="run the end-to-end story on the local runtime")
-    demo.add_argument("--subscribers", type=int, default=5000, help="simulated subscribers (default 5000)")
+    demo.add_argument("--subscribers", type=int, default=400, help="simulated subscribers (default 400)")
     demo.set_defaults(func=_demo)
 
 
