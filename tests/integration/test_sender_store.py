@@ -184,6 +184,26 @@ def test_the_limiter_waits_for_the_next_second_and_slows_down_after_a_throttle(r
     assert list(per_second.values()) == [2, 3, 4, 5, 6]
 
 
+def test_a_send_that_would_end_in_the_next_second_waits_for_it_but_a_slow_provider_still_sends(
+    runtime: LocalRuntime,
+) -> None:
+    runtime.clock.advance_to(runtime.clock.now().replace(microsecond=800_000))
+    limiter = RateLimiter(Budget("late-test", {"used": 10}))
+    limiter.observe(0.3)  # 0.2 s left in this second: a 0.3 s call would land in the next one
+    before = int(clock.now().timestamp())
+    limiter.acquire(pending=5)
+    assert int(clock.now().timestamp()) == before + 1
+    assert clock.now().microsecond == 0
+
+    slow = RateLimiter(Budget("slow-test", {"used": 10}))
+    slow.observe(2.5)  # no second could ever fit such a call: it is not held back for ever
+    runtime.clock.advance_to(runtime.clock.now().replace(microsecond=900_000))
+    started = clock.now()
+    for _ in range(5):
+        slow.acquire(pending=5)
+    assert clock.now() == started
+
+
 # --- chunk results and message records --------------------------------------------------------------
 
 

@@ -29,6 +29,8 @@ from consentry.store import sends
 
 #: Smoothing of the measured provider call time (exponential moving average).
 LATENCY_WEIGHT = 0.2
+#: Calls slower than this are not held back for the next second (they could never fit).
+LATE_LIMIT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ class RateLimiter:
             if second != self._second:
                 self._new_second(second)
             # A call that cannot finish within this second would land in the next one: wait for it.
-            late = self._latency > 0 and second + 1 - now < self._latency
+            # (A provider slower than LATE_LIMIT_SECONDS per call never fits a second's end anyway.)
+            late = 0 < self._latency <= LATE_LIMIT_SECONDS and second + 1 - now < self._latency
             if (self._hold_until is None or second >= self._hold_until) and not late:
                 if self._tokens > 0:
                     self._tokens -= 1
