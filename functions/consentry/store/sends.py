@@ -24,9 +24,9 @@ Message records (MESSAGES_TABLE, pk MSG#<message id>, sk MSG; store/messages.py 
   reason?, sent_at and created_at (ISO, equal; the by_phone index sorts on created_at),
   segments, encoding, body, expires_at (TTL).
   Campaign records are written with BatchWriteItem (25 per request) at most 25 sends after the
-  provider accepted them, so a delivery receipt can arrive before its record exists: a receipt
-  writer must not create the record (raise and let the event be retried instead), or this
-  batch write would overwrite its status.
+  provider accepted them (and when the chunk ends), so a delivery receipt can arrive before its
+  record exists. Receipts never create the record (this batch write would overwrite it): they
+  keep such a receipt as an ORPHAN# item (store/messages.py) to be matched later.
 
 Chunk results (CAMPAIGNS_TABLE, pk CAMPAIGN#<campaign id>, sk CHUNK#<chunk id>)
   counts (M: sent, unknown, segments, suppressed.<reason>, failed.<reason>, deferred), recipients
