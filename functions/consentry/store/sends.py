@@ -25,8 +25,9 @@ Message records (MESSAGES_TABLE, pk MSG#<message id>, sk MSG; store/messages.py 
   segments, encoding, body, expires_at (TTL).
   Campaign records are written with BatchWriteItem (25 per request) at most 25 sends after the
   provider accepted them (and when the chunk ends), so a delivery receipt can arrive before its
-  record exists. Receipts never create the record (this batch write would overwrite it): they
-  keep such a receipt as an ORPHAN# item (store/messages.py) to be matched later.
+  record exists. Receipts never create the record (this batch write would overwrite it): a young
+  one is refused so its event is retried (services/receipts.py ReceiptBeforeRecord), an old one
+  is kept as an ORPHAN# item (store/messages.py).
 
 Chunk results (CAMPAIGNS_TABLE, pk CAMPAIGN#<campaign id>, sk CHUNK#<chunk id>)
   counts (M: sent, unknown, segments, suppressed.<reason>, failed.<reason>, deferred), recipients
