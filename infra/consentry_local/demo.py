@@ -327,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n4. Report (virtual clock now {runtime.clock.now().isoformat()})")
         report = print_report(story, campaign_id, workdir)
         verify_campaign(story, campaign_id, report)
+        from consentry.services.preferences import preference_url_for
+
+        print("\n5. Web")
+        print(f"  opt-in form:        {runtime.base_url}/join  (Spanish: ?lang=es)")
+        print(f"  preference center for {mask(people[0])}: {preference_url_for(people[0])}")
+        print("  (served by `consentry local serve`; the link is signed and expires)")
     finally:
         runtime.stop()
     failed = [check for check in story.checks if not check.holds]

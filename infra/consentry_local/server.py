@@ -63,11 +63,21 @@ def serve(*, port: int, moto_port: int, workdir: Path, speed: float, tick_second
 
 def _handler_for(runtime: LocalRuntime) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def _reply(self, status: int, body: str, content_type: str = "application/json") -> None:
+        def _reply(
+            self,
+            status: int,
+            body: str,
+            content_type: str = "application/json",
+            headers: dict[str, str] | None = None,
+        ) -> None:
             data = body.encode()
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            # Cookies and security headers (CSP, CSRF cookie) pass through as API Gateway returns them.
+            for name, value in (headers or {}).items():
+                if name.lower() not in ("content-type", "content-length"):
+                    self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 
@@ -84,7 +94,10 @@ def _handler_for(runtime: LocalRuntime) -> type[BaseHTTPRequestHandler]:
                 self.command, self.path, body=self._body(), headers=headers, source_ip=self.client_address[0]
             )
             self._reply(
-                response.status, response.body, response.headers.get("Content-Type", "application/json")
+                response.status,
+                response.body,
+                response.headers.get("Content-Type", "application/json"),
+                response.headers,
             )
 
         def _local(self) -> None:
