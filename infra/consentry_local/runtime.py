@@ -99,6 +99,14 @@ class QueueSource:
 
 
 @dataclass
+class AsyncRetry:
+    at: datetime
+    function: str
+    event: dict[str, Any]
+    attempt: int
+
+
+@dataclass
 class HiddenMessage:
     queue_url: str
     receipt_handle: str
@@ -159,6 +167,7 @@ class LocalRuntime:
         self.queue_sources: list[QueueSource] = []
         self.sns_subscribers: dict[str, list[str]] = {}  # topic arn -> function logical ids
         self.hidden: list[HiddenMessage] = []
+        self.async_retries: list[AsyncRetry] = []
         self.invocations: list[Invocation] = []
         self.scheduler: SchedulerEmulator | None = None
         self._mock: Any = None
@@ -425,15 +434,28 @@ class LocalRuntime:
             event = events.sns_event(topic_arn, text, self.clock.now())
             self._invoke_async(function, event)
 
-    def _invoke_async(self, function: str, event: dict[str, Any]) -> None:
-        error = ""
-        for _attempt in range(SNS_ASYNC_ATTEMPTS):
-            try:
-                with self._lock:
-                    self.invoke(function, event)
-                return
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
+    def _retry_async_due(self) -> int:
+        now = self.clock.now()
+        with self._lock:
+            due = [retry for retry in self.async_retries if retry.at <= now]
+            self.async_retries = [retry for retry in self.async_retries if retry.at > now]
+        for retry in due:
+            self._invoke_async(retry.function, retry.event, retry.attempt)
+        return len(due)
+
+    def _invoke_async(self, function: str, event: dict[str, Any], attempt: int = 1) -> None:
+        try:
+            with self._lock:
+                self.invoke(function, event)
+            return
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if attempt < SNS_ASYNC_ATTEMPTS:
+            # Lambda retries a failed asynchronous invocation after about one, then two minutes.
+            retry_at = self.clock.now() + timedelta(minutes=attempt)
+            with self._lock:
+                self.async_retries.append(AsyncRetry(retry_at, function, event, attempt + 1))
+            return
         dead_letter = self.functions[function].properties.get("DeadLetterQueue")
         if dead_letter is None:
             raise RuntimeError(
@@ -609,7 +631,7 @@ class LocalRuntime:
     # ------------------------------------------------------------------ running
     def step(self) -> int:
         """Do everything that is due now, once. Returns how much work was done."""
-        work = self.deliver_simulator_events()
+        work = self.deliver_simulator_events() + self._retry_async_due()
         if self.scheduler is not None:
             work += self.scheduler.fire_due()
         work += self.pump_queues()
@@ -631,6 +653,7 @@ class LocalRuntime:
 
     def _next_due(self) -> datetime | None:
         candidates = [hidden.visible_at for hidden in self.hidden]
+        candidates += [retry.at for retry in self.async_retries]
         if (simulated := self.simulator.next_event_time()) is not None:
             candidates.append(simulated)
         if self.scheduler is not None and (scheduled := self.scheduler.next_due()) is not None:

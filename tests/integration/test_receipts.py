@@ -293,6 +293,7 @@ def test_a_young_receipt_whose_record_never_comes_lands_on_the_dlq_with_the_reas
     runtime: LocalRuntime,
 ) -> None:
     runtime.publish("DeliveryEventsTopic", eum_event("m6", "TEXT_DELIVERED", at=clock.now()))
+    runtime.advance(300)  # Lambda's two async retries, about one and two minutes later
     dead = [m for m in runtime.dead_letters("ReceiptsDLQ") if mid("m6") in m["Body"]]
     assert len(dead) == 1
     assert (
@@ -305,6 +306,7 @@ def test_an_unreadable_event_goes_to_the_dlq_and_other_channels_are_ignored(runt
     runtime.publish("DeliveryEventsTopic", "not json at all")
     runtime.publish("DeliveryEventsTopic", {"eventType": "TEXT_DELIVERED", "messageId": "p1"})  # no timestamp
     runtime.publish("DeliveryEventsTopic", {"eventType": "VOICE_COMPLETED", "messageId": "p2"})
+    runtime.advance(300)  # Lambda's two async retries, about one and two minutes later
     reasons = [
         m["MessageAttributes"]["ErrorMessage"]["StringValue"]
         for m in runtime.dead_letters("ReceiptsDLQ")
