@@ -50,6 +50,7 @@ from consentry.providers.base import ErrorKind, OutboundSms, ProviderError, SmsP
 from consentry.providers.errors import NUMBER_DEAD_REASONS, FailureReason
 from consentry.providers.registry import provider_from_environment
 from consentry.services.rate import RateLimiter, budgets
+from consentry.services.reports import emit_chunk_metrics
 from consentry.store import campaigns as campaign_store
 from consentry.store import sends
 from consentry.store.sends import MessageRecord
@@ -281,6 +282,7 @@ def _complete(chunk: SendChunk, counts: Counter[str]) -> ChunkResult:
     if not first:
         # Another attempt at this chunk recorded its result first; only that one counts.
         return ChunkResult("already_completed", counts)
+    emit_chunk_metrics(counts)  # once per chunk, with the result that counts
     logger.info("chunk completed", extra={**_chunk_log(chunk), "counts": dict(counts)})
     return result
 
