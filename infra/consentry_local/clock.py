@@ -29,3 +29,47 @@ class VirtualClock:
         if moment > current:
             self.advance((moment - current).total_seconds())
         return self.now()
+
+
+class SharedTime:
+    """One virtual clock for concurrent invocations (threads standing in for Lambda instances).
+
+    Outside a concurrent section a sleep simply advances the clock. Inside one, the clock moves
+    only when every running invocation is waiting in a sleep, and then to the earliest wake-up,
+    so no invocation sees time jump while it is between, say, taking a rate token and sending.
+    """
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.condition = threading.Condition()
+        self.running: set[int] = set()
+        self.sleeping: dict[int, datetime] = {}
+
+    def enter(self) -> None:
+        with self.condition:
+            self.running.add(threading.get_ident())
+
+    def leave(self) -> None:
+        with self.condition:
+            self.running.discard(threading.get_ident())
+            self._advance()
+
+    def sleep(self, seconds: float) -> None:
+        me = threading.get_ident()
+        with self.condition:
+            if me not in self.running:
+                self.clock.advance(seconds)
+                return
+            self.sleeping[me] = self.clock.now() + timedelta(seconds=seconds)
+            self._advance()
+            while me in self.sleeping:
+                self.condition.wait()
+
+    def _advance(self) -> None:
+        while self.running and len(self.sleeping) == len(self.running):
+            target = min(self.sleeping.values())
+            self.clock.advance_to(target)
+            for ident, wake in list(self.sleeping.items()):
+                if wake <= target:
+                    del self.sleeping[ident]
+            self.condition.notify_all()

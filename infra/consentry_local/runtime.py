@@ -32,7 +32,7 @@ from consentry.providers import simulator as simulator_module
 from consentry.providers.simulator import CarrierSimulator, SimulatorConfig
 from consentry.store import aws as store_aws
 from consentry_local import events
-from consentry_local.clock import VirtualClock
+from consentry_local.clock import SharedTime, VirtualClock
 from consentry_local.resources import create_resource
 from consentry_local.scheduler import SchedulerEmulator
 from consentry_local.template import TEMPLATE_PATH, FunctionSpec, Stack, default_parameters, load_template
@@ -152,6 +152,7 @@ class LocalRuntime:
     ) -> None:
         self.workdir = workdir
         self.clock = VirtualClock(start, speed=clock_speed)
+        self.shared_time = SharedTime(self.clock)
         template = load_template(template_path)
         self.stack = Stack(template=template, parameters=default_parameters(template, parameters))
         self.simulator = CarrierSimulator(simulator or SimulatorConfig(log_path=workdir / "simulator.jsonl"))
@@ -215,7 +216,7 @@ class LocalRuntime:
         consentry_config.reload()
         _adopt_metrics_environment()
         consentry_clock.set_source(self.clock.now)
-        consentry_clock.set_sleeper(self.clock.advance)
+        consentry_clock.set_sleeper(self.shared_time.sleep)
         simulator_module.install(self.simulator)
         if self.stack.of_type("AWS::Scheduler::ScheduleGroup"):
             self.scheduler = SchedulerEmulator(self)
@@ -496,12 +497,26 @@ class LocalRuntime:
             if len(batches) == 1:
                 self._deliver_batch(source, batches[0])
             elif batches:
-                # Concurrent instances of the function, as Lambda scales an SQS event source.
-                pool = self._pool or ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda")
-                self._pool = pool
-                for future in [pool.submit(self._deliver_batch, source, batch, False) for batch in batches]:
-                    future.result()
+                self._deliver_concurrently(source, batches)
         return processed
+
+    def _deliver_concurrently(self, source: QueueSource, batches: list[list[dict[str, Any]]]) -> None:
+        """Concurrent instances of the function, as Lambda scales an SQS event source."""
+        if self._pool is None:
+            widest = max(queue.concurrency for queue in self.queue_sources)
+            self._pool = ThreadPoolExecutor(max_workers=max(8, widest), thread_name_prefix="lambda")
+        started = threading.Barrier(len(batches))
+
+        def run(batch: list[dict[str, Any]]) -> None:
+            self.shared_time.enter()
+            started.wait()  # nobody sleeps the clock forward before every instance is running
+            try:
+                self._deliver_batch(source, batch, False)
+            finally:
+                self.shared_time.leave()
+
+        for future in [self._pool.submit(run, batch) for batch in batches]:
+            future.result()
 
     def _deliver_batch(
         self, source: QueueSource, messages: list[dict[str, Any]], exclusive: bool = True

@@ -333,3 +333,32 @@ def test_a_chunk_delivered_twice_at_the_same_time_sends_each_number_once(
     assert sends_per_number(fast_carrier) == dict.fromkeys(phones, 1)
     totals = chunk_totals("cmp_twin")
     assert totals == {"sent": 12, "segments": 12, "recipients": 12}
+
+
+# --- the runtime's own concurrency ---------------------------------------------------------------
+
+
+def test_the_runtimes_concurrent_senders_never_exceed_the_rate_together(tmp_path: Path) -> None:
+    """Four sender instances at once, scheduled by the runtime itself on one shared virtual clock."""
+    local = LocalRuntime(
+        tmp_path,
+        start=START,
+        parameters={"MessagesPerSecond": str(RATE)},
+        simulator=SimulatorConfig(log_path=tmp_path / "simulator.jsonl", messages_per_second=100),
+        concurrency={"SenderFunction": 4},
+    )
+    local.start()
+    try:
+        phones = numbers(40)
+        subscribe(phones)
+        running_campaign("cmp_together", messages_per_second=20)
+        for index in range(4):
+            put_chunk(local, "cmp_together", f"c{index}", phones[index * 10 : (index + 1) * 10])
+        local.run_until_idle(max_virtual=timedelta(minutes=10))
+
+        assert sends_per_number(local) == dict.fromkeys(phones, 1)
+        assert local.simulator.max_per_second() <= RATE
+        assert max(per_second(local).values()) <= RATE
+        assert len(sender_runs(local)) >= 4
+    finally:
+        local.stop()
