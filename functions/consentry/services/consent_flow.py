@@ -11,7 +11,6 @@ from consentry.services.preferences import help_link
 from consentry.services.program import current_program
 from consentry.services.receipts import record_consent_change
 from consentry.services.replies import resume_auto_reply, send_auto_reply
-from consentry.store import events
 
 
 def process(handoff: Handoff) -> str:
@@ -57,18 +56,4 @@ def _record(handoff: Handoff, change: ConsentChange, decision: Decision) -> None
     metrics.add_metric(
         name=f"Consent_{change.kind.value}_{decision.outcome.value}", unit=MetricUnit.Count, value=1
     )
-    if decision.outcome is not Outcome.APPLIED:
-        return
-    events.publish(
-        "ConsentChanged",
-        {
-            "phone": handoff.inbound.from_number,
-            "kind": change.kind.value,
-            "scope": change.scope,
-            "topics": list(decision.topics),
-            "opted_out": decision.state.opted_out,
-            "event_time": change.event_time.isoformat(),
-            "evidence": change.evidence.reference,
-        },
-    )
-    record_consent_change(handoff.inbound.from_number, change, decision.outcome)
+    record_consent_change(handoff.inbound.from_number, change, decision)

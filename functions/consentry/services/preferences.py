@@ -38,7 +38,7 @@ from consentry.services.consent import commit_change
 from consentry.services.program import current_program
 from consentry.services.receipts import record_consent_change
 from consentry.services.replies import send_auto_reply
-from consentry.store import contacts, events, suppression
+from consentry.store import contacts, suppression
 
 logger = Logger(child=True)
 
@@ -164,21 +164,7 @@ class SaveResult:
 
 def record_change(phone: str, change: ConsentChange, decision: Decision) -> None:
     """What every applied consent change owes the rest of the system: the event, the counters."""
-    if decision.outcome is not Outcome.APPLIED:
-        return
-    events.publish(
-        "ConsentChanged",
-        {
-            "phone": phone,
-            "kind": change.kind.value,
-            "scope": change.scope,
-            "topics": list(decision.topics),
-            "opted_out": decision.state.opted_out,
-            "event_time": change.event_time.isoformat(),
-            "evidence": change.evidence.reference,
-        },
-    )
-    record_consent_change(phone, change, decision.outcome)
+    record_consent_change(phone, change, decision)
 
 
 def _paused_until(contact: Contact, pause: str, now: datetime) -> datetime | None:

@@ -36,7 +36,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from consentry import clock
 from consentry.config import settings
 from consentry.domain.campaign import CAMPAIGN_ID_PREFIX
-from consentry.domain.consent import ALL, ChangeKind, ConsentChange, Evidence, Outcome
+from consentry.domain.consent import ALL, ChangeKind, ConsentChange, Decision, Evidence, Outcome
 from consentry.domain.messages import DeliveryReceipt, DeliveryStatus
 from consentry.domain.phone import mask
 from consentry.domain.report import (
@@ -256,6 +256,26 @@ def _carrier_opt_out(receipt: DeliveryReceipt, phone: str) -> bool:
     decision = commit_change(phone, change)
     if decision.outcome is not Outcome.APPLIED:
         return False
+    metrics.add_metric(name="CarrierOptOut", unit=MetricUnit.Count, value=1)
+    # It is an opt-out of the program, but it happened at the carrier before this message (which
+    # is why the message failed), so no campaign is blamed for it.
+    record_consent_change(phone, change, decision, attribute=False)
+    return True
+
+
+# --- consent changes in the numbers --------------------------------------------------------------
+
+
+def record_consent_change(
+    phone: str, change: ConsentChange, decision: Decision, *, attribute: bool = True
+) -> None:
+    """What every consent change that took effect owes the rest of the system, whatever caused it
+    (a text, a page, a receipt): the ConsentChanged event on the bus, the weekly program numbers
+    and, for an opt-out, the campaign it is attributed to (a STOP within 72 hours of receiving
+    that campaign's message).
+    """
+    if decision.outcome is not Outcome.APPLIED:
+        return
     events.publish(
         "ConsentChanged",
         {
@@ -268,24 +288,6 @@ def _carrier_opt_out(receipt: DeliveryReceipt, phone: str) -> bool:
             "evidence": change.evidence.reference,
         },
     )
-    metrics.add_metric(name="CarrierOptOut", unit=MetricUnit.Count, value=1)
-    # It is an opt-out of the program, but it happened at the carrier before this message (which
-    # is why the message failed), so no campaign is blamed for it.
-    record_consent_change(phone, change, decision.outcome, attribute=False)
-    return True
-
-
-# --- consent changes in the numbers --------------------------------------------------------------
-
-
-def record_consent_change(
-    phone: str, change: ConsentChange, outcome: Outcome, *, attribute: bool = True
-) -> None:
-    """Count a consent change that took effect: weekly program numbers and, for an opt-out, the
-    campaign it is attributed to (a STOP within 72 hours of receiving that campaign's message).
-    """
-    if outcome is not Outcome.APPLIED:
-        return
     counters.add(PROGRAM_ID, consent_deltas(change.kind.value, change.event_time))
     if not attribute or change.kind is not ChangeKind.OPT_OUT:
         return
