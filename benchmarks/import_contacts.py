@@ -27,7 +27,7 @@ from typing import Any
 import phonenumbers
 
 from consentry import admin_client, cli
-from consentry.admin_client import AdminResponse
+from consentry_local.admin import RuntimeAdminClient
 from consentry_local.runtime import LocalRuntime
 
 START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -36,29 +36,6 @@ HEADER = (
     "phone,first_name,city,tier,consent.deals,consent.deals.at,consent.deals.source,"
     "consent.deals.disclosure_version,consent.alerts,consent.alerts.at\n"
 )
-
-
-class InProcessClient:
-    """The CLI's admin client, answered by the local runtime in this process."""
-
-    def __init__(self, runtime: LocalRuntime) -> None:
-        self.runtime = runtime
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: Any = None,
-        raw: bytes | None = None,
-        content_type: str = "application/json",
-    ) -> AdminResponse:
-        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-        response = self.runtime.http(
-            method, "/v1" + path, body=payload, headers={"Content-Type": content_type}
-        )
-        return AdminResponse(response.status, response.body)
 
 
 def numbers(count: int, rng: random.Random) -> list[str]:
@@ -102,7 +79,7 @@ def run(rows: int, workdir: Path, page_size: int = 500, *, reimport: bool = True
     write_csv(source, rows)
     runtime = LocalRuntime(workdir, start=START)
     runtime.start()
-    admin_client.use_client(lambda _url: InProcessClient(runtime))
+    admin_client.use_client(lambda _url: RuntimeAdminClient(runtime))
     try:
         first_seconds, first = timed_import(source, page_size)
         if reimport:

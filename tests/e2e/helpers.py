@@ -1,12 +1,11 @@
 """Reading the local runtime's state the way an operator would, for assertions."""
 
-import json
 from typing import Any
 
-from consentry.admin_client import AdminResponse
 from consentry.domain.ledger import LedgerEntry
 from consentry.store import contacts, messages
 from consentry.store.contacts import ContactRecord
+from consentry_local.admin import RuntimeAdminClient
 from consentry_local.runtime import LocalRuntime
 
 
@@ -33,25 +32,4 @@ def table_items(runtime: LocalRuntime, logical_id: str) -> list[dict[str, Any]]:
     return items
 
 
-class RuntimeAdminClient:
-    """The admin API client the CLI uses, answered in-process by the local runtime."""
-
-    def __init__(self, runtime: LocalRuntime) -> None:
-        self.runtime = runtime
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: Any = None,
-        raw: bytes | None = None,
-        content_type: str = "application/json",
-    ) -> AdminResponse:
-        from urllib.parse import urlencode
-
-        target = "/v1" + path + (f"?{urlencode(query)}" if query else "")
-        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-        response = self.runtime.http(method, target, body=payload, headers={"Content-Type": content_type})
-        return AdminResponse(response.status, response.body)
+__all__ = ["RuntimeAdminClient", "contact", "conversation", "ledger", "sent_to", "table_items"]
