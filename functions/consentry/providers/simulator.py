@@ -103,9 +103,10 @@ class CarrierSimulator:
             provider_id = self.next_provider_id()
             self._next_id += 1
             self._append_log(now, sms, provider_id)
-            if sms.to_number in self.timeouts:
-                raise ProviderError(ErrorKind.AMBIGUOUS, "ReadTimeoutError", "timeout")
             self._schedule_receipt(now, sms, provider_id)
+            if sms.to_number in self.timeouts:
+                # The message left and will be reported on; only the answer to us was lost.
+                raise ProviderError(ErrorKind.AMBIGUOUS, "ReadTimeoutError", "timeout")
             if self.reply_script is not None and (reply := self.reply_script(sms)) is not None:
                 self._schedule_reply(now, sms.to_number, reply, provider_id)
         return SendResult(provider_message_id=provider_id)
