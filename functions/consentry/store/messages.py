@@ -76,17 +76,7 @@ def record_outbound(
         "created_at": now.isoformat(),
         "expires_at": _expiry(now),
     }
-    try:
-        client("dynamodb").put_item(
-            TableName=settings().messages_table,
-            Item=codec.to_item(item),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _put_new(item)
 
 
 def reserve_outbound(message_id: str) -> bool:
@@ -264,17 +254,7 @@ def record_orphan_receipt(receipt: DeliveryReceipt, *, now: datetime) -> bool:
         "to_number": receipt.to_number,
         "expires_at": _expiry(now),
     }
-    try:
-        client("dynamodb").put_item(
-            TableName=settings().messages_table,
-            Item=codec.to_item(item),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return _put_new(item)
 
 
 def orphan_receipts(provider: str, provider_message_id: str) -> list[dict[str, Any]]:
@@ -334,3 +314,18 @@ def awaited_replies(phone: str, now: datetime) -> list[dict[str, Any]]:
     items = [codec.from_item(item) for item in response.get("Items", [])]
     open_items = [item for item in items if int(item.get("expires_at", 0)) > now.timestamp()]
     return sorted(open_items, key=lambda item: str(item.get("sent_at", "")), reverse=True)
+
+
+def _put_new(item: dict[str, Any]) -> bool:
+    """Write `item` unless its key exists; False when it did (an earlier delivery wrote it)."""
+    try:
+        client("dynamodb").put_item(
+            TableName=settings().messages_table,
+            Item=codec.to_item(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
