@@ -234,8 +234,16 @@ def campaign_chapter(story: Story, people: list[str]) -> tuple[str, dict[str, An
         print(f"    suppressed {reason:<28} {count}")
     for sample in (preview.get("samples") or [])[:2]:
         print(f"    sample: {sample.get('text') if isinstance(sample, dict) else sample}")
-    print(f"    encoding {preview.get('encoding')}, segments {preview.get('segments')}, "
-          f"estimated cost {preview.get('estimated_cost')}")  # fmt: skip
+    segments = preview.get("segments") or {}
+    cost = preview.get("estimated_cost") or {}
+    countries = ", ".join(
+        f"{country} {line.get('recipients')} x ${line.get('price_per_segment')}"
+        for country, line in sorted((cost.get("by_country") or {}).items())
+    )
+    print(
+        f"    {preview.get('encoding')}, {segments.get('max')} segment(s) per message, "
+        f"{segments.get('total')} in all; estimated cost ${cost.get('total')} ({countries})"
+    )
     dead = [p for p in people if p.startswith("+1")][:: max(1, len(people) // 8)][:8]
     runtime.simulator.dead_numbers.update(dead)
     runtime.simulator.config.failure_share = 0.03
