@@ -45,6 +45,15 @@ class AdminClient(Protocol):
     ) -> AdminResponse: ...
 
 
+def encode_request(
+    path: str, *, body: Any = None, query: Mapping[str, str] | None = None, raw: bytes | None = None
+) -> tuple[str, bytes | None]:
+    """The path with its query string, and the payload (raw bytes, or `body` as JSON)."""
+    target = path + (f"?{urlencode(query)}" if query else "")
+    payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    return target, payload
+
+
 class HttpAdminClient:
     """Talks HTTP to the admin API; signs with SigV4 when the API is on AWS."""
 
@@ -65,8 +74,8 @@ class HttpAdminClient:
         raw: bytes | None = None,
         content_type: str = "application/json",
     ) -> AdminResponse:
-        url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        target, data = encode_request(path, body=body, query=query, raw=raw)
+        url = self.base_url + target
         headers = {"Content-Type": content_type} if data is not None else {}
         if self.sign:
             headers = self._signed_headers(method, url, data, headers)

@@ -1,11 +1,9 @@
 """The CLI's admin-API client, answered in-process by a local runtime (tests, benchmarks)."""
 
-import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
-from consentry.admin_client import AdminResponse
+from consentry.admin_client import AdminResponse, encode_request
 from consentry_local.runtime import LocalRuntime
 
 
@@ -23,7 +21,11 @@ class RuntimeAdminClient:
         raw: bytes | None = None,
         content_type: str = "application/json",
     ) -> AdminResponse:
-        target = "/v1" + path + (f"?{urlencode(query)}" if query else "")
-        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-        response = self.runtime.http(method, target, body=payload, headers={"Content-Type": content_type})
+        target, payload = encode_request(path, body=body, query=query, raw=raw)
+        response = self.runtime.http(
+            method,
+            f"/{self.runtime.stage}{target}",
+            body=payload or b"",
+            headers={"Content-Type": content_type},
+        )
         return AdminResponse(response.status, response.body)

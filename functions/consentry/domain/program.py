@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from consentry.domain.messages import MessageClass
+from consentry.domain.validation import describe
 
 KEYWORD_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 RESERVED_KEYWORDS = frozenset(
@@ -184,10 +185,7 @@ def load_program(
             topics=topics,
         )
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        raise ProgramConfigError(f"program configuration refused: {problems}") from exc
+        raise ProgramConfigError(f"program configuration refused: {describe(exc)}") from exc
     check_compliance(program)
     return program
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from consentry.domain.phone import InvalidPhoneNumber
 from consentry.handlers import admin
-from consentry.handlers.admin.errors import error_response
+from consentry.handlers.responses import error_response
 from consentry.observability import logger, metrics, tracer
 
 app = APIGatewayRestResolver(enable_validation=True)

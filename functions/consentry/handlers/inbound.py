@@ -1,9 +1,8 @@
 """Inbound texts: Twilio and generic webhooks (API Gateway) and End User Messaging (SNS)."""
 
-import json
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,6 +11,8 @@ from pydantic import ValidationError
 from consentry import clock
 from consentry.config import settings
 from consentry.domain.phone import InvalidPhoneNumber
+from consentry.domain.validation import describe
+from consentry.handlers.responses import error_response, json_response
 from consentry.observability import logger, metrics, tracer
 from consentry.providers.eum import parse_eum_inbound
 from consentry.providers.generic import parse_generic_inbound, verify_generic
@@ -57,11 +58,7 @@ def generic_inbound() -> Response[str]:
     secret = load_secret(settings().generic_webhook_secret_param)
     verify_generic(secret, dict(app.current_event.headers), raw, clock.now())
     result = intake(parse_generic_inbound(raw))
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_json(result))
-
-
-def _json(payload: dict[str, Any]) -> str:
-    return json.dumps(payload)
+    return json_response(200, result)
 
 
 @app.exception_handler(WebhookRejected)
@@ -71,26 +68,20 @@ def rejected(exc: WebhookRejected) -> Response[str]:
     logger.warning(
         "webhook refused", extra={"status": exc.status, "reason": exc.reason, "path": app.current_event.path}
     )
-    return Response(
-        status_code=exc.status, content_type=content_types.APPLICATION_JSON, body=_json({"error": exc.reason})
-    )
+    return error_response(exc.status, exc.reason)
 
 
 @app.exception_handler(InvalidPhoneNumber)
 def invalid_number(exc: InvalidPhoneNumber) -> Response[str]:
     logger.warning("webhook refused: bad number", extra={"reason": str(exc)})
-    return Response(
-        status_code=400, content_type=content_types.APPLICATION_JSON, body=_json({"error": str(exc)})
-    )
+    return error_response(400, str(exc))
 
 
 @app.exception_handler(ValidationError)
 def invalid_payload(exc: ValidationError) -> Response[str]:
-    reason = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    reason = describe(exc)
     logger.warning("webhook refused: malformed", extra={"reason": reason})
-    return Response(
-        status_code=400, content_type=content_types.APPLICATION_JSON, body=_json({"error": reason})
-    )
+    return error_response(400, reason)
 
 
 def _handle_sns(event: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from consentry import clock
 from consentry.config import settings
+from consentry.domain.validation import describe
+from consentry.handlers.responses import error_response, json_response
 from consentry.observability import logger, metrics, tracer
 from consentry.providers.eum import parse_eum_event
 from consentry.providers.signatures import (
@@ -49,11 +51,7 @@ def twilio_status() -> Response[str]:
     receipt = parse_twilio_status(params, query, received_at=clock.now())
     # Twilio does not retry status callbacks, so a receipt ahead of its record is kept as an orphan.
     result = process_receipts([ReceiptInput(receipt)], retry_unrecorded=False)
-    return _json_response(200, result)
-
-
-def _json_response(status: int, payload: dict[str, Any]) -> Response[str]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(payload))
+    return json_response(200, result)
 
 
 @app.exception_handler(WebhookRejected)
@@ -64,14 +62,14 @@ def rejected(exc: WebhookRejected) -> Response[str]:
         "receipt webhook refused",
         extra={"status": exc.status, "reason": exc.reason, "path": app.current_event.path},
     )
-    return _json_response(exc.status, {"error": exc.reason})
+    return error_response(exc.status, exc.reason)
 
 
 @app.exception_handler(ValidationError)
 def invalid_payload(exc: ValidationError) -> Response[str]:
-    reason = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    reason = describe(exc)
     logger.warning("receipt webhook refused: malformed", extra={"reason": reason})
-    return _json_response(400, {"error": reason})
+    return error_response(400, reason)
 
 
 def _event_type(message: str) -> str | None:

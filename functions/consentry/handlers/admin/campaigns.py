@@ -5,18 +5,17 @@ refusals map to one clear reason: 400 bad input, 404 unknown campaign, 409 a tra
 status machine forbids (or a race the request lost), 502 when EventBridge Scheduler failed.
 """
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from consentry.domain.campaign import CampaignSpec, CampaignSpecError, IllegalTransition, Status
 from consentry.domain.schedule import Schedule
-from consentry.handlers.admin.errors import error_response
+from consentry.handlers.responses import error_response, json_response
 from consentry.observability import logger
 from consentry.services import campaigns
 from consentry.services.scheduling import SchedulerFailure
@@ -25,10 +24,6 @@ from consentry.store.campaigns import MAX_LIST_LIMIT, CampaignNotFound, InvalidP
 router = Router()
 
 TAG = "campaigns"
-
-
-def _json(status: int, body: Any) -> Response[str]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
 @router.exception_handler(RequestValidationError)
@@ -42,7 +37,7 @@ def _invalid_request(exc: RequestValidationError) -> Response[str]:
         {"loc": list(error["loc"]), "type": error["type"], "msg": _reason(error)} for error in exc.errors()
     ]
     summary = "; ".join(f"{_where(detail)}: {detail['msg']}" for detail in details)
-    return _json(422, {"statusCode": 422, "error": summary, "detail": details})
+    return json_response(422, {"statusCode": 422, "error": summary, "detail": details})
 
 
 def _where(detail: dict[str, Any]) -> str:
@@ -83,7 +78,7 @@ def _scheduler_failed(exc: SchedulerFailure) -> Response[str]:
 @router.post("/campaigns", summary="Create a draft campaign", tags=[TAG])
 def create_campaign(spec: Annotated[CampaignSpec, Body()]) -> Response[str]:
     record = campaigns.create(spec)
-    return _json(201, campaigns.view(record))
+    return json_response(201, campaigns.view(record))
 
 
 @router.get("/campaigns", summary="List campaigns, newest first", tags=[TAG])
@@ -93,12 +88,12 @@ def list_campaigns(
     next_token: Annotated[str | None, Query(alias="next", description="`next` of the previous page")] = None,
 ) -> Response[str]:
     records, token = campaigns.list_campaigns(status=status, limit=limit, page_token=next_token)
-    return _json(200, {"campaigns": [campaigns.view(record) for record in records], "next": token})
+    return json_response(200, {"campaigns": [campaigns.view(record) for record in records], "next": token})
 
 
 @router.get("/campaigns/<campaign_id>", summary="One campaign", tags=[TAG])
 def show_campaign(campaign_id: str) -> Response[str]:
-    return _json(200, campaigns.view(campaigns.show(campaign_id)))
+    return json_response(200, campaigns.view(campaigns.show(campaign_id)))
 
 
 @router.post(
@@ -115,7 +110,7 @@ def preview_campaign(
 ) -> Response[str]:
     if at is not None and at.tzinfo is None:
         return error_response(400, "at needs a UTC offset or Z, e.g. 2026-11-24T10:00:00-05:00")
-    return _json(200, campaigns.preview(campaign_id, at=at, phone=phone))
+    return json_response(200, campaigns.preview(campaign_id, at=at, phone=phone))
 
 
 @router.post("/campaigns/<campaign_id>/schedule", summary="Schedule (or reschedule) a campaign", tags=[TAG])
@@ -123,19 +118,19 @@ def schedule_campaign(
     campaign_id: str,
     schedule: Annotated[Schedule | None, Body(description="empty: the campaign's own schedule")] = None,
 ) -> Response[str]:
-    return _json(200, campaigns.view(campaigns.schedule(campaign_id, schedule)))
+    return json_response(200, campaigns.view(campaigns.schedule(campaign_id, schedule)))
 
 
 @router.post("/campaigns/<campaign_id>/pause", summary="Pause a scheduled or running campaign", tags=[TAG])
 def pause_campaign(campaign_id: str) -> Response[str]:
-    return _json(200, campaigns.view(campaigns.pause(campaign_id)))
+    return json_response(200, campaigns.view(campaigns.pause(campaign_id)))
 
 
 @router.post("/campaigns/<campaign_id>/resume", summary="Resume a paused campaign", tags=[TAG])
 def resume_campaign(campaign_id: str) -> Response[str]:
-    return _json(200, campaigns.view(campaigns.resume(campaign_id)))
+    return json_response(200, campaigns.view(campaigns.resume(campaign_id)))
 
 
 @router.post("/campaigns/<campaign_id>/cancel", summary="Cancel a campaign for good", tags=[TAG])
 def cancel_campaign(campaign_id: str) -> Response[str]:
-    return _json(200, campaigns.view(campaigns.cancel(campaign_id)))
+    return json_response(200, campaigns.view(campaigns.cancel(campaign_id)))

@@ -12,13 +12,13 @@ import json
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from consentry.domain.phone import normalize
-from consentry.handlers.admin.errors import error_response
+from consentry.handlers.responses import error_response, json_response
 from consentry.services import contacts
 
 router = Router()
@@ -38,12 +38,6 @@ class ImportPage(BaseModel):
 
     batch: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
     rows: Annotated[list[ImportLine], Field(min_length=1, max_length=MAX_ROWS_PER_REQUEST)]
-
-
-def _json(status: int, body: Any) -> Response[str]:
-    return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, default=str)
-    )
 
 
 def _number(phone: str) -> str:
@@ -68,7 +62,7 @@ def import_contacts() -> Response[str]:
     if len(set(lines)) != len(lines):
         return error_response(400, "rows: line numbers repeat within the request")
     report = contacts.import_rows(page.batch, [(entry.line, entry.row) for entry in page.rows])
-    return _json(200, report.model_dump(mode="json"))
+    return json_response(200, report.model_dump(mode="json"))
 
 
 @router.get("/contacts/<phone>")
@@ -77,7 +71,7 @@ def show_contact(phone: str) -> Response[str]:
     summary = contacts.contact_summary(number)
     if summary is None:
         raise NotFoundError(f"no contact {number}")
-    return _json(200, summary)
+    return json_response(200, summary)
 
 
 @router.get("/contacts/<phone>/export")
@@ -86,7 +80,7 @@ def export_contact(phone: str) -> Response[str]:
     exported = contacts.export(number)
     if exported is None:
         raise NotFoundError(f"nothing is held about {number}")
-    return _json(200, exported)
+    return json_response(200, exported)
 
 
 @router.delete("/contacts/<phone>")
@@ -96,4 +90,4 @@ def erase_contact(phone: str) -> Response[str]:
         report = contacts.erase(number)
     except contacts.NothingHeld:
         return error_response(404, f"nothing is held about {number} and it was never erased")
-    return _json(200, {"phone": number, **report.model_dump(mode="json")})
+    return json_response(200, {"phone": number, **report.model_dump(mode="json")})

@@ -8,16 +8,15 @@ window:federal_window, and `next_allowed` for window refusals; nothing recorded,
 be retried), 503 the provider kept throttling (Retry-After; the same key may be retried).
 """
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from consentry.domain.phone import mask
-from consentry.handlers.admin.errors import error_response
+from consentry.handlers.responses import error_response, json_response
 from consentry.services import transactional
 from consentry.services.transactional import (
     BadSendRequest,
@@ -33,15 +32,6 @@ router = Router()
 TAG = "messages"
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body),
-        headers=headers,
-    )
-
-
 @router.exception_handler(BadSendRequest)
 def _bad_send(exc: BadSendRequest) -> Response[str]:
     return error_response(400, str(exc))
@@ -54,7 +44,7 @@ def _conflict(exc: IdempotencyConflict) -> Response[str]:
 
 @router.exception_handler(NotSent)
 def _not_sent(exc: NotSent) -> Response[str]:
-    return _json(
+    return json_response(
         422,
         {
             "error": str(exc),
@@ -67,13 +57,13 @@ def _not_sent(exc: NotSent) -> Response[str]:
 
 @router.exception_handler(TryLater)
 def _try_later(exc: TryLater) -> Response[str]:
-    return _json(503, {"error": str(exc)}, headers={"Retry-After": str(exc.retry_after)})
+    return json_response(503, {"error": str(exc)}, headers={"Retry-After": str(exc.retry_after)})
 
 
 @router.post("/messages", summary="Send one transactional message (idempotent)", tags=[TAG])
 def send_message(request: Annotated[SendRequest, Body()]) -> Response[str]:
     result = transactional.send(request)
-    return _json(200 if result.repeated else 201, result.model_dump(mode="json"))
+    return json_response(200 if result.repeated else 201, result.model_dump(mode="json"))
 
 
 @router.get("/messages/<message_id>", summary="One outbound message and its delivery status", tags=[TAG])
@@ -83,4 +73,4 @@ def show_message(message_id: str) -> Response[str]:
         raise NotFoundError(f"no message {message_id}")
     view = record.model_dump(mode="json", exclude={"body"})
     view["phone"] = mask(record.phone)
-    return _json(200, view)
+    return json_response(200, view)

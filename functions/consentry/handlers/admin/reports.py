@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from consentry.handlers.admin.errors import error_response
+from consentry.handlers.responses import error_response
 from consentry.services import reports
 
 router = Router()
