@@ -138,7 +138,10 @@ class SchedulerEmulator:
             self.fired[key] = now
             target = schedule["Target"]
             function = self._function_for(target["Arn"])
-            payload = json.loads(target.get("Input") or "{}")
+            # Scheduler's context attribute: the time the schedule was due (not when it ran).
+            scheduled_time = due.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            text = (target.get("Input") or "{}").replace("<aws.scheduler.scheduled-time>", scheduled_time)
+            payload = json.loads(text)
             self.runtime.invoke(function, payload)
             fired += 1
             if (
