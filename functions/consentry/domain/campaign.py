@@ -2,10 +2,16 @@
 status machine every change goes through.
 
     draft -> scheduled -> running -> completed
-      |         |  ^        |  ^
-      |         v  |        v  |
+      |         |  ^  ^     |  ^
+      |         v  |  |     v  |
       |        paused <-----+--+          (any non-terminal state may be cancelled;
-      +--> cancelled                       scheduled -> draft unschedules)
+      +--> cancelled  |                    scheduled -> draft unschedules)
+                      +-- running: a recurring campaign's run completed, it waits for the next
+
+A run (domain/chunks.py) completes when its fan-out has finished every segment, nothing of it
+is parked, and every recipient it put into chunks reached a terminal state (`run_complete`);
+the campaign then goes to `status_after_run`: completed, or back to scheduled when it recurs
+and its schedule can still fire.
 
 Checks that depend on the current time (deadline and start in the future) live in
 `check_spec(spec, now)`, never in the model: a stored campaign must still load after its
@@ -63,7 +69,7 @@ class Status(StrEnum):
 LEGAL_TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.DRAFT: frozenset({Status.SCHEDULED, Status.CANCELLED}),
     Status.SCHEDULED: frozenset({Status.RUNNING, Status.PAUSED, Status.CANCELLED, Status.DRAFT}),
-    Status.RUNNING: frozenset({Status.PAUSED, Status.COMPLETED, Status.CANCELLED}),
+    Status.RUNNING: frozenset({Status.PAUSED, Status.COMPLETED, Status.CANCELLED, Status.SCHEDULED}),
     Status.PAUSED: frozenset({Status.RUNNING, Status.SCHEDULED, Status.CANCELLED}),
     Status.COMPLETED: frozenset(),
     Status.CANCELLED: frozenset(),
@@ -293,4 +299,58 @@ def transition(campaign: Campaign, to: Status, now: datetime) -> Campaign:
         raise IllegalTransition(campaign.status, to)
     if to is Status.SCHEDULED and campaign.schedule is None:
         raise IllegalTransition(campaign.status, to, "it has no schedule")
+    if to is Status.SCHEDULED and campaign.status is Status.RUNNING and not is_recurring(campaign):
+        raise IllegalTransition(campaign.status, to, "only a recurring campaign waits for its next run")
     return campaign.model_copy(update={"status": to, "updated_at": now, "version": campaign.version + 1})
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+def is_recurring(campaign: CampaignSpec) -> bool:
+    return campaign.schedule is not None and campaign.schedule.kind == "recurring"
+
+
+class CampaignRun(BaseModel):
+    """One run of a campaign as the campaign item remembers it: the current one, or the last."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str  # domain/chunks.py: "" for the single run of a one-off or local-time campaign
+    scheduled_at: AwareDatetime | None = None  # when Scheduler fired it (recurring runs)
+    started_at: AwareDatetime
+    completed_at: AwareDatetime | None = None
+
+
+class RunProgress(BaseModel):
+    """A run's exactly-once tallies (store/fanout.py keeps them on the run item)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    total_segments: int | None = None  # known once a segment has checkpointed
+    segments_done: int = 0  # segments that scanned their last page
+    chunked: int = 0  # recipients the fan-out put into send chunks
+    done: int = 0  # recipients of completed chunks that reached a terminal state
+
+
+def run_complete(progress: RunProgress, parked_chunks: int) -> bool:
+    """Every segment finished, nothing of the run parked, every chunked recipient terminal.
+
+    Recipients the fan-out suppressed never enter a chunk: they were terminal at fan-out. A
+    chunk's deferred recipients are parked as a new chunk and counted when that one completes.
+    """
+    return (
+        progress.total_segments is not None
+        and progress.segments_done >= progress.total_segments
+        and parked_chunks == 0
+        and progress.done >= progress.chunked
+    )
+
+
+def status_after_run(campaign: Campaign, now: datetime) -> Status:
+    """Where a running campaign goes when its current run completes."""
+    _require_aware(now)
+    if is_recurring(campaign) and (campaign.deadline is None or campaign.deadline > now):
+        return Status.SCHEDULED  # the cron fires again; Scheduler stops at the deadline
+    return Status.COMPLETED

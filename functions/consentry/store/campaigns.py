@@ -12,6 +12,9 @@ pk belong to other modules: COUNTER# (store/counters.py), CHUNK#, FANOUT#, PARKE
   version     N   optimistic-locking counter: every write is conditioned on the version it read
   paused_from S   the status the campaign had when it was paused (resume goes back to it)
   trigger     M   {name, expression, timezone}: the EventBridge Scheduler schedule that starts it
+  run         M   domain.campaign.CampaignRun as JSON {run_id, scheduled_at?, started_at,
+                  completed_at?}: the run going on, or the last one (set by the fan-out's start
+                  and its completion check, with the status, in the same version-guarded write)
   list_pk     S   "CAMPAIGNS" (key of the sparse `campaign_list` index: only META items carry it)
   list_sk     S   "<created_at ISO>#<campaign id>" (newest last)
 
@@ -29,7 +32,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from consentry.config import settings
-from consentry.domain.campaign import Campaign, Status
+from consentry.domain.campaign import Campaign, CampaignRun, Status
 from consentry.store import codec
 from consentry.store.aws import client
 
@@ -39,7 +42,7 @@ LIST_PARTITION = "CAMPAIGNS"
 MAX_LIST_LIMIT = 100
 
 _CAMPAIGN_FIELDS = tuple(Campaign.model_fields)
-_STORE_FIELDS = ("paused_from", "trigger")
+_STORE_FIELDS = ("paused_from", "trigger", "run")
 
 
 class CampaignNotFound(LookupError):
@@ -79,6 +82,7 @@ class CampaignRecord(BaseModel):
     campaign: Campaign
     paused_from: Status | None = None
     trigger: Trigger | None = None
+    run: CampaignRun | None = None
 
 
 def campaign_key(campaign_id: str) -> dict[str, Any]:
@@ -93,6 +97,7 @@ def _stored_values(record: CampaignRecord) -> dict[str, Any]:
     values: dict[str, Any] = dict(record.campaign.model_dump(mode="json"))
     values["paused_from"] = record.paused_from.value if record.paused_from is not None else None
     values["trigger"] = record.trigger.model_dump(mode="json") if record.trigger is not None else None
+    values["run"] = record.run.model_dump(mode="json", exclude_none=True) if record.run is not None else None
     return values
 
 
@@ -103,6 +108,7 @@ def record_from_item(item: Mapping[str, Any]) -> CampaignRecord:
         campaign=campaign,
         paused_from=values.get("paused_from"),
         trigger=values.get("trigger"),
+        run=values.get("run"),
     )
 
 

@@ -2,7 +2,8 @@
 
 Item layouts owned here (pk `CAMPAIGN#<campaign id>`):
 
-  sk `FANOUT#<segment>`   one per parallel scan segment of a campaign run, written at start
+  sk `FANOUT#<segment>` (the single run) or `FANOUT#<run id>#<segment>` (a recurring run)
+                          one per parallel scan segment of a campaign run, written at start
     segment, total_segments  N   which Segment of TotalSegments this item tracks
     as_of                    S   ISO instant the run started: every bucket is computed against
                                  it, so a retried page yields the same buckets and chunk ids
@@ -19,7 +20,17 @@ Item layouts owned here (pk `CAMPAIGN#<campaign id>`):
     updated_at               S   ISO time of the last checkpoint
   Every checkpoint is conditional on `page`, so a retried or duplicated page is counted once;
   the same transaction adds the page's deltas to the campaign counters (store/counters.py
-  layout), so the report's `audience` and `suppressed.*` counters are exact under retries.
+  layout), so the report's `audience` and `suppressed.*` counters are exact under retries
+  (they add up over every run of a recurring campaign), and to the run item below.
+
+  sk `RUN#<run id>` (`RUN#once` for the single run)   a run's exactly-once tallies
+    total_segments  N   SET by every checkpoint of the run
+    segments_done   N   ADD 1 by the checkpoint of a segment's last page (not by a stopped one)
+    chunked         N   ADD the recipients each checkpointed page put into chunks
+    done            N   ADD a chunk's terminal recipients, in the transaction that writes its
+                        CHUNK# result (store/sends.py complete_chunk), so each chunk counts once
+  Created by the first of those updates. The run is complete (domain/campaign.run_complete)
+  when segments_done = total_segments, done = chunked and none of its chunks is parked.
 
   sk `PARKED#<release ISO>#<chunk id>`   a send chunk waiting for its release instant
     release_at  S   ISO UTC instant (also in the key, so a range query finds the due ones)
@@ -45,7 +56,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from consentry import clock
 from consentry.config import settings
-from consentry.domain.chunks import SendChunk
+from consentry.domain.campaign import RunProgress
+from consentry.domain.chunks import SINGLE_RUN, SendChunk, run_of_chunk
 from consentry.store import codec
 from consentry.store.aws import client
 from consentry.store.campaigns import CampaignRecord, campaign_key
@@ -55,6 +67,8 @@ from consentry.store.counters import SHARDS as COUNTER_SHARDS
 
 FANOUT_PREFIX = "FANOUT#"
 PARKED_PREFIX = "PARKED#"
+RUN_PREFIX = "RUN#"
+SINGLE_RUN_LABEL = "once"
 #: DynamoDB's BatchWriteItem limit, and SQS's SendMessageBatch limit.
 BATCH_WRITE_LIMIT = 25
 SQS_BATCH_LIMIT = 10
@@ -99,6 +113,7 @@ class FanoutProgress(BaseModel):
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1)
     as_of: datetime
+    run_id: str = SINGLE_RUN
     page: int = 0
     last_key: dict[str, Any] | None = None  # DynamoDB-typed, as Scan returned it
     done: bool = False
@@ -129,8 +144,17 @@ class PageDeltas:
         return {name: number for name, number in counters.items() if number}
 
 
-def _progress_key(campaign_id: str, segment: int) -> dict[str, Any]:
-    return {"pk": {"S": _campaign_pk(campaign_id)}, "sk": {"S": f"{FANOUT_PREFIX}{segment}"}}
+def _fanout_prefix(run_id: str) -> str:
+    return f"{FANOUT_PREFIX}{run_id}#" if run_id else FANOUT_PREFIX
+
+
+def _progress_key(campaign_id: str, segment: int, run_id: str = SINGLE_RUN) -> dict[str, Any]:
+    return {"pk": {"S": _campaign_pk(campaign_id)}, "sk": {"S": f"{_fanout_prefix(run_id)}{segment}"}}
+
+
+def _run_of_sk(sk: str) -> str:
+    run, separator, _segment = sk.removeprefix(FANOUT_PREFIX).rpartition("#")
+    return run if separator else SINGLE_RUN
 
 
 def _progress_from_item(item: Mapping[str, Any]) -> FanoutProgress:
@@ -146,6 +170,7 @@ def _progress_from_item(item: Mapping[str, Any]) -> FanoutProgress:
         segment=values["segment"],
         total_segments=values["total_segments"],
         as_of=_parse_iso(values["as_of"]),
+        run_id=_run_of_sk(values["sk"]),
         page=values.get("page", 0),
         last_key=last_key["M"] if last_key else None,
         done=values.get("done", False),
@@ -154,7 +179,9 @@ def _progress_from_item(item: Mapping[str, Any]) -> FanoutProgress:
     )
 
 
-def begin(campaign_id: str, total_segments: int, as_of: datetime) -> tuple[list[FanoutProgress], bool]:
+def begin(
+    campaign_id: str, total_segments: int, as_of: datetime, run_id: str = SINGLE_RUN
+) -> tuple[list[FanoutProgress], bool]:
     """Create the run's segment items in one transaction; (progress, True if this call created them).
 
     When they exist already (a retried or duplicated start) nothing is overwritten: the
@@ -168,7 +195,7 @@ def begin(campaign_id: str, total_segments: int, as_of: datetime) -> tuple[list[
             "Put": {
                 "TableName": settings().campaigns_table,
                 "Item": {
-                    **_progress_key(campaign_id, segment),
+                    **_progress_key(campaign_id, segment, run_id),
                     "segment": {"N": str(segment)},
                     "total_segments": {"N": str(total_segments)},
                     "as_of": {"S": _iso(as_of)},
@@ -186,28 +213,38 @@ def begin(campaign_id: str, total_segments: int, as_of: datetime) -> tuple[list[
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "TransactionCanceledException":
             raise
-        existing = segments(campaign_id)
+        existing = segments(campaign_id, run_id)
         if not existing:
             raise  # cancelled for another reason (conflicting transaction): let the caller retry
         return existing, False
     return [
-        FanoutProgress(campaign_id=campaign_id, segment=segment, total_segments=total_segments, as_of=as_of)
+        FanoutProgress(
+            campaign_id=campaign_id,
+            segment=segment,
+            total_segments=total_segments,
+            as_of=as_of,
+            run_id=run_id,
+        )
         for segment in range(total_segments)
     ], True
 
 
-def load(campaign_id: str, segment: int) -> FanoutProgress | None:
+def load(campaign_id: str, segment: int, run_id: str = SINGLE_RUN) -> FanoutProgress | None:
     response = client("dynamodb").get_item(
-        TableName=settings().campaigns_table, Key=_progress_key(campaign_id, segment), ConsistentRead=True
+        TableName=settings().campaigns_table,
+        Key=_progress_key(campaign_id, segment, run_id),
+        ConsistentRead=True,
     )
     item = response.get("Item")
     return _progress_from_item(item) if item else None
 
 
-def load_with_campaign(campaign_id: str, segment: int) -> tuple[FanoutProgress | None, CampaignRecord | None]:
+def load_with_campaign(
+    campaign_id: str, segment: int, run_id: str = SINGLE_RUN
+) -> tuple[FanoutProgress | None, CampaignRecord | None]:
     """The segment's checkpoint and the campaign, in one strongly consistent BatchGetItem."""
     table = settings().campaigns_table
-    progress_key = _progress_key(campaign_id, segment)
+    progress_key = _progress_key(campaign_id, segment, run_id)
     keys = [progress_key, campaign_key(campaign_id)]
     found: list[dict[str, Any]] = []
     dynamodb = client("dynamodb")
@@ -231,25 +268,26 @@ def load_with_campaign(campaign_id: str, segment: int) -> tuple[FanoutProgress |
     return progress, campaign
 
 
-def segments(campaign_id: str) -> list[FanoutProgress]:
-    """Every segment item of the campaign's run, by segment number."""
+def segments(campaign_id: str, run_id: str | None = SINGLE_RUN) -> list[FanoutProgress]:
+    """Every segment item of one run of the campaign (None: of every run), by run and segment."""
+    prefix = FANOUT_PREFIX if run_id is None else _fanout_prefix(run_id)
     found = [
         _progress_from_item(item)
-        for item in _query_prefix(campaign_id, FANOUT_PREFIX, consistent=True)
-        if "segment" in item
+        for item in _query_prefix(campaign_id, prefix, consistent=True)
+        if "segment" in item and (run_id is None or _run_of_sk(item["sk"]["S"]) == run_id)
     ]
-    return sorted(found, key=lambda progress: progress.segment)
+    return sorted(found, key=lambda progress: (progress.run_id, progress.segment))
 
 
 def audience_total(campaign_id: str) -> int:
-    """Audience counted by the fan-out so far (exact under retries: summed from checkpoints)."""
-    return sum(progress.counts.get("audience", 0) for progress in segments(campaign_id))
+    """Audience counted by the fan-out so far, over every run (exact under retries)."""
+    return sum(progress.counts.get("audience", 0) for progress in segments(campaign_id, None))
 
 
 def totals(campaign_id: str) -> dict[str, int]:
-    """All fan-out counts summed over segments (scanned, audience, enqueued, parked, suppressed.*)."""
+    """All fan-out counts summed over segments of every run (scanned, audience, enqueued, ...)."""
     summed: dict[str, int] = {}
-    for progress in segments(campaign_id):
+    for progress in segments(campaign_id, None):
         for name, number in progress.counts.items():
             summed[name] = summed.get(name, 0) + number
     return summed
@@ -316,22 +354,23 @@ def checkpoint(
         expression += " ADD " + ", ".join(adds)
     update = {
         "TableName": settings().campaigns_table,
-        "Key": _progress_key(progress.campaign_id, progress.segment),
+        "Key": _progress_key(progress.campaign_id, progress.segment, progress.run_id),
         "UpdateExpression": expression,
         "ConditionExpression": "#page = :page",
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
+    others: list[dict[str, Any]] = []
     counters = deltas.campaign_counters()
+    if counters:
+        others.append({"Update": _counter_update(progress.campaign_id, counters)})
+    finished = done and stopped is None
+    if deltas.enqueued or deltas.parked or finished:
+        others.append({"Update": _run_tally_update(progress, deltas.enqueued + deltas.parked, finished)})
     dynamodb = client("dynamodb")
     try:
-        if counters:
-            dynamodb.transact_write_items(
-                TransactItems=[
-                    {"Update": update},
-                    {"Update": _counter_update(progress.campaign_id, counters)},
-                ]
-            )
+        if others:
+            dynamodb.transact_write_items(TransactItems=[{"Update": update}, *others])
         else:
             dynamodb.update_item(**update)
     except ClientError as exc:
@@ -345,13 +384,90 @@ def checkpoint(
 
 
 def _first_reason(exc: ClientError) -> str | None:
+    reasons = cancellation_reasons(exc)
+    return reasons[0] if reasons else None
+
+
+def cancellation_reasons(exc: ClientError) -> list[str | None]:
+    """Why each item of a cancelled transaction failed (None: it did not), in item order."""
     reasons = exc.response.get("CancellationReasons") or []
     if reasons:
-        code = reasons[0].get("Code")
-        return str(code) if code else None
+        return [str(reason["Code"]) if reason.get("Code") not in (None, "None") else None for reason in reasons]
     # moto puts the reasons only in the message: "... [ConditionalCheckFailed, None]"
     message = str(exc.response["Error"].get("Message", ""))
-    return "ConditionalCheckFailed" if "[ConditionalCheckFailed" in message else None
+    listed = message[message.rfind("[") + 1 : message.rfind("]")] if "[" in message else ""
+    return [None if part.strip() in ("", "None") else part.strip() for part in listed.split(",")]
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def _run_key(campaign_id: str, run_id: str) -> dict[str, Any]:
+    label = run_id or SINGLE_RUN_LABEL
+    return {"pk": {"S": _campaign_pk(campaign_id)}, "sk": {"S": f"{RUN_PREFIX}{label}"}}
+
+
+def _run_tally_update(progress: FanoutProgress, chunked: int, finished: bool) -> dict[str, Any]:
+    adds = "#chunked :chunked" + (", #segments_done :one" if finished else "")
+    values: dict[str, Any] = {
+        ":chunked": {"N": str(chunked)},
+        ":total": {"N": str(progress.total_segments)},
+    }
+    names = {"#chunked": "chunked", "#total": "total_segments"}
+    if finished:
+        values[":one"] = {"N": "1"}
+        names["#segments_done"] = "segments_done"
+    return {
+        "TableName": settings().campaigns_table,
+        "Key": _run_key(progress.campaign_id, progress.run_id),
+        "UpdateExpression": f"SET #total = :total ADD {adds}",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def run_done_update(campaign_id: str, run_id: str, recipients: int) -> dict[str, Any]:
+    """The run item's part of a chunk result's transaction: its terminal recipients count once."""
+    return {
+        "TableName": settings().campaigns_table,
+        "Key": _run_key(campaign_id, run_id),
+        "UpdateExpression": "ADD #done :done",
+        "ExpressionAttributeNames": {"#done": "done"},
+        "ExpressionAttributeValues": {":done": {"N": str(recipients)}},
+    }
+
+
+def run_progress(campaign_id: str, run_id: str) -> RunProgress:
+    """The run's tallies (all zero before anything was counted)."""
+    response = client("dynamodb").get_item(
+        TableName=settings().campaigns_table, Key=_run_key(campaign_id, run_id), ConsistentRead=True
+    )
+    values = codec.from_item(response.get("Item") or {})
+    return RunProgress(
+        run_id=run_id,
+        total_segments=values.get("total_segments"),
+        segments_done=values.get("segments_done", 0),
+        chunked=values.get("chunked", 0),
+        done=values.get("done", 0),
+    )
+
+
+def parked_in_run(campaign_id: str, run_id: str) -> int:
+    """How many chunks of the run are parked (reads only the chunk ids)."""
+    request: dict[str, Any] = {
+        "TableName": settings().campaigns_table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {":pk": {"S": _campaign_pk(campaign_id)}, ":prefix": {"S": PARKED_PREFIX}},
+        "ProjectionExpression": "chunk_id",
+        "ConsistentRead": True,
+    }
+    found = 0
+    while True:
+        page = client("dynamodb").query(**request)
+        found += sum(1 for item in page.get("Items", []) if run_of_chunk(item["chunk_id"]["S"]) == run_id)
+        if "LastEvaluatedKey" not in page:
+            return found
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 # --- the contacts scan -----------------------------------------------------------------------

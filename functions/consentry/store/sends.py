@@ -32,7 +32,8 @@ Message records (MESSAGES_TABLE, pk MSG#<message id>, sk MSG; store/messages.py 
 Chunk results (CAMPAIGNS_TABLE, pk CAMPAIGN#<campaign id>, sk CHUNK#<chunk id>)
   counts (M: sent, unknown, segments, suppressed.<reason>, failed.<reason>, deferred), recipients
   (N: recipients that reached a terminal state in this chunk), completed_at (ISO).
-  Written once, with attribute_not_exists, when every recipient of the chunk has a terminal
+  Written once, with attribute_not_exists (in one transaction with the ADD of `recipients` to
+  the chunk's run item, store/fanout.py RUN#), when every recipient of the chunk has a terminal
   state (deferred ones were parked as a new chunk, which has its own result). That single
   conditional put is what makes the campaign's send counts exactly-once: a retried or
   redelivered chunk recounts its recipients from the reservations and message records, and
@@ -58,9 +59,11 @@ from pydantic import BaseModel, ConfigDict
 from consentry import clock
 from consentry.config import settings
 from consentry.domain import caps
+from consentry.domain.chunks import run_of_chunk
 from consentry.domain.contact import Contact
 from consentry.domain.messages import MessageClass
 from consentry.store import codec
+from consentry.store import fanout as fanout_store
 from consentry.store.aws import client
 from consentry.store.contacts import record_from_item
 
@@ -406,15 +409,29 @@ def complete_chunk(
             }
         ),
     }
-    try:
-        client("dynamodb").put_item(
-            TableName=settings().campaigns_table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-        )
-    except ClientError as exc:
-        if _conditional_failed(exc):
-            return False
-        raise
-    return True
+    put = {
+        "TableName": settings().campaigns_table,
+        "Item": item,
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+    # The same transaction counts the chunk's terminal recipients on its run (store/fanout.py
+    # RUN#): exactly once, so the run's completion check can trust the tally.
+    done = fanout_store.run_done_update(campaign_id, run_of_chunk(chunk_id), recipients)
+    for attempt in range(BATCH_ATTEMPTS):
+        try:
+            client("dynamodb").transact_write_items(TransactItems=[{"Put": put}, {"Update": done}])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = fanout_store.cancellation_reasons(exc)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            if "TransactionConflict" not in reasons or attempt == BATCH_ATTEMPTS - 1:
+                raise
+            _backoff(attempt)  # another chunk of the run was counted at the same moment
+            continue
+        return True
+    return False  # not reached: the last attempt returns or raises
 
 
 def chunk_totals(campaign_id: str) -> dict[str, int]:
