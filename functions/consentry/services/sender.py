@@ -298,7 +298,7 @@ class _ChunkRun:
         self.time_left = time_left
         self.send = gate.send_context_for(
             campaign, caps=deployment_caps(), repermission_days=settings().repermission_days
-        )
+        ).model_copy(update={"send_key": chunk.send_key})  # one send per recipient per run (chunks.py)
         self.template = _parsed_template(campaign.template)
         self.provider = provider_from_environment()
         self.limiter = RateLimiter(budgets(campaign.campaign_id, campaign.messages_per_second))
@@ -413,7 +413,7 @@ class _ChunkRun:
 
     # -- one recipient --------------------------------------------------------------------
     def _send_to(self, phone: str, contact: Contact | None, *, renew: bool) -> None:
-        message_id = sends.campaign_message_id(self.campaign.campaign_id, phone)
+        message_id = sends.campaign_message_id(self.send.send_key, phone)
         for _attempt in range(RESERVE_ATTEMPTS):
             now = clock.now()
             decision = self._gate(contact, now, renew)
