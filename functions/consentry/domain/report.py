@@ -24,6 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from consentry.domain.chunks import campaign_of_send_key
+
 #: Upper bucket edges (milliseconds) of the time-to-deliver histogram; the last bucket is open.
 TTD_EDGES_MS: tuple[int, ...] = (
     1_000,
@@ -442,7 +444,8 @@ def attributed_campaign(
             best = (float(at), key)
     if best is None:
         return None
-    return Attribution(campaign_id=best[1], hours_after=(cutoff - best[0]) / 3600)
+    # A recurring campaign's send keys name the run too: "<campaign id>.<run id>".
+    return Attribution(campaign_id=campaign_of_send_key(best[1]), hours_after=(cutoff - best[0]) / 3600)
 
 
 # --- how numbers read ----------------------------------------------------------------------------
