@@ -218,6 +218,21 @@ def _trigger_text(campaign: Mapping[str, Any]) -> str:
     return str(trigger["expression"]) + (f" {zone}" if zone and zone != "UTC" else "")
 
 
+def _run_text(campaign: Mapping[str, Any]) -> str:
+    """The run going on or the last one: '<run id> started ..., completed ... (done/chunked)'."""
+    run = campaign.get("run")
+    if not run:
+        return "-"
+    parts = [run["run_id"]] if run.get("run_id") else []
+    if run.get("started_at"):
+        parts.append(f"started {run['started_at']}")
+    parts.append(f"completed {run['completed_at']}" if run.get("completed_at") else "in progress")
+    progress = run.get("progress")
+    if progress:
+        parts.append(f"({progress['done']} of {progress['chunked']} recipients done)")
+    return " ".join(parts)
+
+
 def _print_campaign(campaign: Mapping[str, Any]) -> None:
     rows = [
         ("id", campaign["campaign_id"]),
@@ -229,6 +244,7 @@ def _print_campaign(campaign: Mapping[str, Any]) -> None:
         ),
         ("topic", f"{campaign['topic']} ({campaign['message_class']})"),
         ("trigger", _trigger_text(campaign)),
+        ("run", _run_text(campaign)),
         ("version", str(campaign["version"])),
         ("template", " ".join(campaign["template"].split())),
     ]

@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, time
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -318,7 +318,7 @@ class CampaignRun(BaseModel):
 
     run_id: str  # domain/chunks.py: "" for the single run of a one-off or local-time campaign
     scheduled_at: AwareDatetime | None = None  # when Scheduler fired it (recurring runs)
-    started_at: AwareDatetime
+    started_at: AwareDatetime | None = None  # None: started before runs were recorded
     completed_at: AwareDatetime | None = None
 
 
@@ -354,3 +354,50 @@ def status_after_run(campaign: Campaign, now: datetime) -> Status:
     if is_recurring(campaign) and (campaign.deadline is None or campaign.deadline > now):
         return Status.SCHEDULED  # the cron fires again; Scheduler stops at the deadline
     return Status.COMPLETED
+
+
+StartAction = Literal["begin", "continue", "skip"]
+
+
+class StartPlan(BaseModel):
+    """What a start event for run `run_id` does to a campaign (see `plan_start`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: StartAction
+    reason: str = ""
+
+
+def plan_start(campaign: Campaign, current: CampaignRun | None, run_id: str) -> StartPlan:
+    """Begin a new run, continue the run going on (a repeated start), or leave the campaign be.
+
+    Run ids of a recurring campaign sort by firing time, so a start older than the campaign's
+    run is a late retry of a firing that already ran. A firing that comes while the previous
+    run is still going begins its own run (the schedule says so; the gate's caps and windows
+    still hold); the earlier run keeps sending what it has, without a status of its own.
+    """
+    status = campaign.status
+    if status is Status.SCHEDULED:
+        if current is not None and run_id and current.run_id >= run_id:
+            return StartPlan(action="skip", reason=f"run {run_id} already ran")
+        return StartPlan(action="begin")
+    if status in (Status.RUNNING, Status.PAUSED):
+        if current is None or current.run_id == run_id:
+            return StartPlan(action="continue")
+        if run_id > current.run_id:
+            return StartPlan(action="begin", reason=f"run {current.run_id} had not completed")
+        return StartPlan(action="skip", reason=f"run {run_id} is older than run {current.run_id}")
+    return StartPlan(action="skip", reason=f"campaign is {status}")
+
+
+def completes_run(campaign: Campaign, current: CampaignRun | None, run_id: str) -> bool:
+    """Whether a finished run `run_id` moves the campaign on: it is running that very run.
+
+    Paused and cancelled campaigns are not running, so a pause or cancel always wins; a run
+    that was superseded by a newer one, or already completed, moves nothing.
+    """
+    if campaign.status is not Status.RUNNING:
+        return False
+    if current is None:
+        return run_id == ""  # a single run that started before runs were recorded
+    return current.run_id == run_id and current.completed_at is None

@@ -1,6 +1,7 @@
 """The fan-out function: campaign starts and releases (EventBridge Scheduler) and segment work (SQS).
 
-Scheduler invokes it with {"action": "start" | "release", "campaign_id": id}; the fan-out queue
+Scheduler invokes it with {"action": "start" | "release", "campaign_id": id} (a recurring start
+also carries "scheduled_time", the firing's due instant, which names its run); the fan-out queue
 delivers one segment work item per invocation (BatchSize 1, partial batch responses). A work
 item that fails is retried by SQS from its segment's checkpoint and ends in FanoutDLQ with its
 cause; a malformed Scheduler event raises, so Scheduler retries it and then dead-letters it.
@@ -53,7 +54,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = fanout.EVENT_ADAPTER.validate_python(event)  # ValidationError names the bad field
     logger.append_keys(campaign_id=parsed.campaign_id, action=parsed.action)
     if isinstance(parsed, StartEvent):
-        return fanout.start(parsed.campaign_id).model_dump(mode="json")
+        return fanout.start(parsed.campaign_id, parsed.scheduled_time).model_dump(mode="json")
     if isinstance(parsed, ReleaseEvent):
         released = fanout.release(parsed.campaign_id)
         metrics.add_metric(name="FanoutChunksReleased", unit="Count", value=released)

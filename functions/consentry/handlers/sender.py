@@ -3,7 +3,8 @@
 A chunk the sender could not finish (the provider kept throttling, time ran out, another attempt
 holds it) is made visible again after the delay the service asks for and reported as failed, so
 SQS delivers it again; its progress is already recorded (services/sender.py). A body that is not
-a send chunk fails every time and ends in SendDLQ with its cause.
+a send chunk fails every time and ends in SendDLQ with its cause. After a chunk's result is
+recorded (or found recorded), the fan-out's completion check sees whether its run is complete.
 """
 
 from typing import Any
@@ -17,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from consentry.config import settings
 from consentry.domain.chunks import SendChunk
 from consentry.observability import logger, metrics, tracer
+from consentry.services import fanout
 from consentry.services.sender import FAILED, SUPPRESSED, process_chunk
 from consentry.store.sends import delay_message
 
@@ -58,6 +60,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result = process_chunk(record.body, time_left=time_left)
         if result.outcome == "completed":
             _metrics(dict(result.counts))
+        if result.outcome in ("completed", "already_completed"):
+            # The last chunk of a run completes its campaign; a retry of it checks again.
+            fanout.chunk_finished(record.body)
         if result.outcome == "retry":
             delay_message(settings().send_queue_url, record.receiptHandle, result.retry_after_seconds or 0)
             raise ChunkLeftForRetry(result.detail or "retry")

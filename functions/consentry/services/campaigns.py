@@ -24,13 +24,18 @@ from consentry.config import settings
 from consentry.domain import gate
 from consentry.domain.campaign import (
     Campaign,
+    CampaignRun,
     CampaignSpec,
     CampaignSpecError,
     IllegalTransition,
+    StartPlan,
     Status,
     check_spec,
+    completes_run,
     create_campaign,
     is_terminal,
+    plan_start,
+    status_after_run,
     transition,
 )
 from consentry.domain.contact import Contact
@@ -45,6 +50,7 @@ from consentry.services.program import current_program
 from consentry.services.sender import TOO_MANY_SEGMENTS, deployment_caps
 from consentry.store import campaigns as store
 from consentry.store import contacts, subscribers
+from consentry.store import fanout as fanout_store
 from consentry.store.campaigns import CampaignNotFound, CampaignRecord, Trigger, VersionConflict
 
 logger = Logger(child=True)
@@ -140,11 +146,19 @@ def list_campaigns(
     return store.list_campaigns(status=status, limit=limit, page_token=page_token)
 
 
-def view(record: CampaignRecord) -> dict[str, Any]:
-    """The campaign as the API shows it: its fields plus how it is triggered."""
+def view(record: CampaignRecord, *, with_progress: bool = False) -> dict[str, Any]:
+    """The campaign as the API shows it: its fields, how it is triggered, and its run (the one
+    going on, or the last one), with the run's tallies when `with_progress` (one more read)."""
     shown: dict[str, Any] = record.campaign.model_dump(mode="json")
     shown["paused_from"] = record.paused_from.value if record.paused_from is not None else None
     shown["trigger"] = record.trigger.model_dump(mode="json") if record.trigger is not None else None
+    shown["run"] = None
+    if record.run is not None:
+        run: dict[str, Any] = record.run.model_dump(mode="json")
+        if with_progress:
+            progress = fanout_store.run_progress(record.campaign.campaign_id, record.run.run_id)
+            run["progress"] = progress.model_dump(mode="json", exclude={"run_id"})
+        shown["run"] = run
     return shown
 
 
@@ -156,6 +170,8 @@ def _change(campaign_id: str, step: Callable[[CampaignRecord, datetime], Campaig
     for _attempt in range(MAX_ATTEMPTS):
         current = store.load(campaign_id)
         updated = step(current, clock.now())
+        if updated is current:
+            return current  # the step decided nothing changes: no write
         try:
             store.save(updated, expected_version=current.campaign.version)
         except VersionConflict:
@@ -172,6 +188,55 @@ def set_status(campaign_id: str, to: Status) -> CampaignRecord:
         return record.model_copy(update={"campaign": transition(record.campaign, to, now)})
 
     return _change(campaign_id, step)
+
+
+def begin_run(campaign_id: str, run: CampaignRun) -> tuple[StartPlan, CampaignRecord]:
+    """The fan-out's start of `run`: scheduled -> running with the run recorded, a repeated start
+    of the run going on (no write), or nothing (domain plan_start says why)."""
+    plans: list[StartPlan] = []
+
+    def step(record: CampaignRecord, now: datetime) -> CampaignRecord:
+        plan = plan_start(record.campaign, record.run, run.run_id)
+        plans.append(plan)
+        if plan.action != "begin":
+            return record
+        campaign = record.campaign
+        if campaign.status is Status.SCHEDULED:
+            moved = transition(campaign, Status.RUNNING, now)
+        else:  # a newer firing while the previous run goes on: same status, new run
+            moved = campaign.model_copy(update={"updated_at": now, "version": campaign.version + 1})
+        return record.model_copy(update={"campaign": moved, "run": run})
+
+    record = _change(campaign_id, step)
+    return plans[-1], record
+
+
+def complete_run(campaign_id: str, run_id: str) -> CampaignRecord | None:
+    """Mark the run completed and move the campaign on (completed, or scheduled for its next
+    run). Exactly once: the write is guarded by the version read, and a campaign that is not
+    running that run (paused, cancelled, superseded, already moved on) is left alone (None)."""
+    decisions: list[bool] = []
+
+    def step(record: CampaignRecord, now: datetime) -> CampaignRecord:
+        applies = completes_run(record.campaign, record.run, run_id)
+        decisions.append(applies)
+        if not applies:
+            return record
+        moved = transition(record.campaign, status_after_run(record.campaign, now), now)
+        run = (record.run or CampaignRun(run_id=run_id)).model_copy(update={"completed_at": now})
+        return record.model_copy(update={"campaign": moved, "run": run})
+
+    try:
+        after = _change(campaign_id, step)
+    except CampaignNotFound:
+        return None
+    if not decisions[-1]:
+        return None
+    logger.info(
+        "campaign run completed",
+        extra={"campaign_id": campaign_id, "run_id": run_id, "status": after.campaign.status},
+    )
+    return after
 
 
 def _audience_zones(campaign: Campaign, now: datetime) -> set[str]:

@@ -1,8 +1,11 @@
 """Fan-out: a started campaign becomes send chunks on the send queue, bucketed by time zone.
 
-    start    {"action": "start", "campaign_id": id}      (EventBridge Scheduler, the campaign trigger)
-      -> the campaign goes running; one segment item per parallel Scan segment is written with
-         the run's `as_of` instant, and one work item per segment goes to the fan-out queue.
+    start    {"action": "start", "campaign_id": id, "scheduled_time"?: ISO}
+                                                          (EventBridge Scheduler, the campaign trigger)
+      -> the campaign goes running with its run recorded (a recurring campaign's run is named
+         after the firing's scheduled time, domain/chunks.py; the others have one run); one
+         segment item per parallel Scan segment is written with the run's `as_of` instant, and
+         one work item per segment goes to the fan-out queue.
     segment  {"action": "segment", ...}                   (fan-out queue, one per invocation)
       -> page by page: Scan the contacts, keep the topic's subscribers the audience filter
          selects, place each at the instant its send window opens (legal rules, the business
@@ -20,6 +23,13 @@ stops at its first lost checkpoint. An invocation running out of time hands its 
 fresh work item; one that dies is retried from its last checkpoint by SQS.
 
 Nothing polls per recipient: recipients wait either on the send queue or as parked chunks.
+
+Completion: the run item's exactly-once tallies (store/fanout.py RUN#) say when every segment
+finished, and every recipient put into a chunk reached a terminal state; with none of the run's
+chunks parked, `check_run` moves the campaign on (services/campaigns.complete_run). It runs
+after a segment's last page, after a release, and after each chunk result (the sender handler),
+and again when any of those is retried, so a crash between the last write and the check is
+picked up by the retry.
 """
 
 import math
@@ -30,13 +40,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from consentry import clock
 from consentry.config import settings
 from consentry.domain import gate
-from consentry.domain.campaign import Campaign, IllegalTransition, Status, is_terminal
-from consentry.domain.chunks import CHUNK_SIZE, SendChunk
+from consentry.domain.campaign import Campaign, CampaignRun, Status, is_recurring, is_terminal, run_complete
+from consentry.domain.chunks import CHUNK_SIZE, SINGLE_RUN, SendChunk, is_run_id, run_chunk_id, run_id_for
 from consentry.domain.contact import Contact
 from consentry.domain.schedule import local_send_instants
 from consentry.domain.window import DEFAULT_HORIZON, DEFAULT_POLICIES, WindowPolicy, schedule_for
@@ -73,6 +83,7 @@ class StartEvent(BaseModel):
 
     action: Literal["start"]
     campaign_id: str = Field(min_length=1)
+    scheduled_time: AwareDatetime | None = None  # Scheduler's <aws.scheduler.scheduled-time>
 
 
 class ReleaseEvent(BaseModel):
@@ -91,6 +102,14 @@ class SegmentWork(BaseModel):
     campaign_id: str = Field(min_length=1)
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1, le=100)
+    run_id: str = SINGLE_RUN
+
+    @field_validator("run_id")
+    @classmethod
+    def _known_run(cls, value: str) -> str:
+        if not is_run_id(value):
+            raise ValueError(f"{value!r} is not a run id")
+        return value
 
 
 FanoutEvent = Annotated[StartEvent | ReleaseEvent | SegmentWork, Field(discriminator="action")]
@@ -213,9 +232,9 @@ def _bucket_order(bucket: tuple[datetime | None, list[str]]) -> float:
 
 
 def chunk_plan(
-    campaign_id: str, segment: int, page: int, plan: PagePlan
+    campaign_id: str, segment: int, page: int, plan: PagePlan, run_id: str = SINGLE_RUN
 ) -> list[tuple[SendChunk, datetime | None]]:
-    """The page's chunks with their release instants; ids depend only on (segment, page, bucket, n)."""
+    """The page's chunks with their release instants; ids depend only on (run, segment, page, bucket, n)."""
     chunks: list[tuple[SendChunk, datetime | None]] = []
     for release_at, phones in sorted(plan.buckets.items(), key=_bucket_order):
         ordered = sorted(phones)
@@ -223,7 +242,7 @@ def chunk_plan(
         for index, start in enumerate(range(0, len(ordered), CHUNK_SIZE)):
             chunk = SendChunk(
                 campaign_id=campaign_id,
-                chunk_id=chunk_id(segment, page, label, index),
+                chunk_id=run_chunk_id(run_id, chunk_id(segment, page, label, index)),
                 recipients=tuple(ordered[start : start + CHUNK_SIZE]),
             )
             chunks.append((chunk, release_at))
@@ -236,6 +255,7 @@ def chunk_plan(
 class StartResult(BaseModel):
     campaign_id: str
     status: Status | None
+    run_id: str = SINGLE_RUN
     segments_queued: int = 0
     new_run: bool = False
     skipped: str | None = None  # why nothing was started
@@ -244,43 +264,68 @@ class StartResult(BaseModel):
 def _work_bodies(progress: Sequence[FanoutProgress]) -> list[str]:
     return [
         SegmentWork(
-            campaign_id=item.campaign_id, segment=item.segment, total_segments=item.total_segments
+            campaign_id=item.campaign_id,
+            segment=item.segment,
+            total_segments=item.total_segments,
+            run_id=item.run_id,
         ).model_dump_json()
         for item in progress
         if not item.done
     ]
 
 
-def _mark_running(campaign_id: str) -> Status | None:
-    """scheduled -> running through the campaign service; the status the campaign ends up in."""
-    try:
-        return campaign_service.set_status(campaign_id, Status.RUNNING).campaign.status
-    except IllegalTransition:
-        # Paused or cancelled between our read and the write: follow what it is now.
-        current = campaign_store.get(campaign_id)
-        return current.campaign.status if current is not None else None
+def run_for(campaign: Campaign, scheduled_time: datetime | None, now: datetime) -> CampaignRun:
+    """The run a start event means: one per firing for a recurring campaign, else the single run."""
+    if not is_recurring(campaign):
+        return CampaignRun(run_id=SINGLE_RUN, started_at=now)
+    if scheduled_time is None:
+        # A trigger put before runs were named: the minute it fired (Scheduler fires cron on it).
+        logger.warning("recurring start without scheduled_time", extra={"campaign_id": campaign.campaign_id})
+        scheduled_time = now.replace(second=0, microsecond=0)
+    return CampaignRun(run_id=run_id_for(scheduled_time), scheduled_at=scheduled_time, started_at=now)
 
 
-def start(campaign_id: str) -> StartResult:
+def start(campaign_id: str, scheduled_time: datetime | None = None) -> StartResult:
     """Begin (or, for a repeated start, continue) the campaign's fan-out run."""
     record = campaign_store.get(campaign_id)
     if record is None:
         logger.warning("start for an unknown campaign", extra={"campaign_id": campaign_id})
         return StartResult(campaign_id=campaign_id, status=None, skipped="unknown campaign")
-    status: Status | None = record.campaign.status
-    if status is Status.SCHEDULED:
-        status = _mark_running(campaign_id)
-    if status not in ACTIVE_STATUSES:
-        logger.warning("start ignored", extra={"campaign_id": campaign_id, "status": status})
-        return StartResult(campaign_id=campaign_id, status=status, skipped=f"campaign is {status}")
-    progress, created = store.begin(campaign_id, settings().fanout_segments, clock.now())
+    now = clock.now()
+    run = run_for(record.campaign, scheduled_time, now)
+    try:
+        plan, record = campaign_service.begin_run(campaign_id, run)
+    except campaign_service.CampaignNotFound:
+        return StartResult(campaign_id=campaign_id, status=None, skipped="unknown campaign")
+    status = record.campaign.status
+    if plan.action == "skip":
+        logger.warning(
+            "start ignored", extra={"campaign_id": campaign_id, "run_id": run.run_id, "why": plan.reason}
+        )
+        return StartResult(campaign_id=campaign_id, status=status, run_id=run.run_id, skipped=plan.reason)
+    if plan.reason:
+        logger.warning(
+            "run begins over an unfinished one", extra={"campaign_id": campaign_id, "why": plan.reason}
+        )
+    progress, created = store.begin(campaign_id, settings().fanout_segments, now, run.run_id)
     bodies = _work_bodies(progress)
     store.send_bodies(settings().fanout_queue_url, bodies)
     logger.info(
         "fan-out started" if created else "fan-out start repeated",
-        extra={"campaign_id": campaign_id, "segments": len(progress), "queued": len(bodies)},
+        extra={
+            "campaign_id": campaign_id,
+            "run_id": run.run_id,
+            "segments": len(progress),
+            "queued": len(bodies),
+        },
     )
-    return StartResult(campaign_id=campaign_id, status=status, segments_queued=len(bodies), new_run=created)
+    return StartResult(
+        campaign_id=campaign_id,
+        status=status,
+        run_id=run.run_id,
+        segments_queued=len(bodies),
+        new_run=created,
+    )
 
 
 # --- one segment -----------------------------------------------------------------------------
@@ -315,11 +360,15 @@ def run_segment(
     `time_left` gives the seconds the invocation has left; `after_dispatch(page)` runs after a
     page's chunks are out and before its checkpoint (tests inject faults there).
     """
-    progress, record = store.load_with_campaign(work.campaign_id, work.segment)
+    progress, record = store.load_with_campaign(work.campaign_id, work.segment, work.run_id)
     if progress is None:
-        raise UnknownRun(f"campaign {work.campaign_id} has no fan-out run with segment {work.segment}")
+        raise UnknownRun(
+            f"campaign {work.campaign_id} has no fan-out run {work.run_id!r} with segment {work.segment}"
+        )
     result = SegmentResult(campaign_id=work.campaign_id, segment=work.segment)
     if progress.done:
+        # A repeated work item: the first may have died between its last checkpoint and the check.
+        check_run(work.campaign_id, work.run_id)
         return result.model_copy(update={"done": True, "stopped": progress.stopped})
     targeting: Targeting | None = None
     ensured: set[str] = set()
@@ -348,7 +397,7 @@ def run_segment(
             limit=page_size,
         )
         plan = plan_page(page.contacts, targeting)
-        chunks = chunk_plan(work.campaign_id, progress.segment, progress.page, plan)
+        chunks = chunk_plan(work.campaign_id, progress.segment, progress.page, plan, progress.run_id)
         enqueued, parked = _dispatch(
             work.campaign_id, chunks, progress.as_of, status is Status.PAUSED, ensured
         )
@@ -374,6 +423,7 @@ def run_segment(
         )
         result = result.model_copy(update={"pages": result.pages + 1, "done": last_page})
         if last_page:
+            check_run(work.campaign_id, work.run_id)  # an empty run completes here
             return result
         if time_left() < HANDOVER_MARGIN_SECONDS:
             store.send_bodies(settings().fanout_queue_url, [work.model_dump_json()])
@@ -445,6 +495,7 @@ def release_due(campaign_id: str, now: datetime) -> int:
         logger.info("release while paused: chunks stay parked", extra={"campaign_id": campaign_id})
         return 0
     released = 0
+    run_id = record.run.run_id if record.run is not None else SINGLE_RUN
     while True:
         due = store.due_parked(campaign_id, now)
         if not due:
@@ -463,6 +514,8 @@ def release_due(campaign_id: str, now: datetime) -> int:
         ):
             break
     logger.info("parked chunks released", extra={"campaign_id": campaign_id, "chunks": released})
+    # The sender may have finished the released chunks before they were deleted here.
+    check_run(campaign_id, run_id)
     return released
 
 
@@ -478,7 +531,31 @@ def audience_total(campaign_id: str) -> int:
     return store.audience_total(campaign_id)
 
 
-def finished(campaign_id: str) -> bool:
+def finished(campaign_id: str, run_id: str = SINGLE_RUN) -> bool:
     """Every segment of the run has scanned its last page."""
-    progress = store.segments(campaign_id)
+    progress = store.segments(campaign_id, run_id)
     return bool(progress) and all(item.done for item in progress)
+
+
+# --- completion ------------------------------------------------------------------------------
+
+
+def check_run(campaign_id: str, run_id: str) -> bool:
+    """Move the campaign on if run `run_id` is complete; True when this call did it.
+
+    Normally one read (the run's tallies); the parked chunks are looked at only once the tallies
+    are complete, and the campaign is written only if it is still running that run.
+    """
+    progress = store.run_progress(campaign_id, run_id)
+    if not run_complete(progress, parked_chunks=0):
+        return False
+    parked = store.parked_in_run(campaign_id, run_id)
+    if not run_complete(progress, parked_chunks=parked):
+        return False
+    completed = campaign_service.complete_run(campaign_id, run_id)
+    return completed is not None
+
+
+def chunk_finished(chunk: SendChunk) -> bool:
+    """After the sender recorded a chunk's result (or found it recorded): is the run complete?"""
+    return check_run(chunk.campaign_id, chunk.run_id)

@@ -5,7 +5,10 @@ In the deployment's schedule group (SCHEDULE_GROUP), each targeting the fan-out 
 
 - `campaign-<id>`: one per campaign. Input {"action": "start", "campaign_id": id}. One-off
   (`at(...)`) schedules delete themselves after firing; recurring (`cron(...)`) ones stay and
-  stop at the campaign's deadline. Paused campaigns have theirs DISABLED.
+  stop at the campaign's deadline, and their Input also carries
+  "scheduled_time": "<aws.scheduler.scheduled-time>", which Scheduler replaces with the instant
+  the firing was due: each firing is its own run (domain/chunks.py), and a retried invocation
+  of the same firing carries the same instant. Paused campaigns have theirs DISABLED.
 - `release-<id>-<epoch>`: one-off, a minute after a running campaign is resumed. Input
   {"action": "release", "campaign_id": id}: fan-out re-enqueues the chunks parked while paused.
 
@@ -85,12 +88,19 @@ def expression_instant(expression: str, timezone: str | None) -> datetime | None
     return datetime.fromisoformat(match["instant"]).replace(tzinfo=UTC)
 
 
-def _target(action: str, campaign_id: str) -> dict[str, Any]:
+#: EventBridge Scheduler's context attribute for the time a firing was due (e.g. 2026-11-30T15:00:00Z).
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+
+
+def _target(action: str, campaign_id: str, *, with_scheduled_time: bool = False) -> dict[str, Any]:
     config = settings()
+    payload = {"action": action, "campaign_id": campaign_id}
+    if with_scheduled_time:
+        payload["scheduled_time"] = SCHEDULED_TIME
     return {
         "Arn": config.fanout_function_arn,
         "RoleArn": config.scheduler_role_arn,
-        "Input": json.dumps({"action": action, "campaign_id": campaign_id}),
+        "Input": json.dumps(payload),
     }
 
 
@@ -164,7 +174,7 @@ def put_start_schedule(
             name,
             expression,
             timezone,
-            _target("start", campaign_id),
+            _target("start", campaign_id, with_scheduled_time=not one_off),
             one_off=one_off,
             end_date=end_date,
             description=f"Start Consentry campaign {campaign_id}",

@@ -93,7 +93,7 @@ def list_campaigns(
 
 @router.get("/campaigns/<campaign_id>", summary="One campaign", tags=[TAG])
 def show_campaign(campaign_id: str) -> Response[str]:
-    return json_response(200, campaigns.view(campaigns.show(campaign_id)))
+    return json_response(200, campaigns.view(campaigns.show(campaign_id), with_progress=True))
 
 
 @router.post(
