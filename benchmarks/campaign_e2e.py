@@ -250,7 +250,8 @@ class CampaignResult:
 
     def floor_rows(self) -> list[tuple[str, float, float]]:
         """(what, measured per sent message, floor) for the design's named parts."""
-        reservation = self.requests.get("dynamodb.UpdateItem ContactsTable", 0)
+        sender = self.requests_by_function.get("SenderFunction", {})
+        reservation = sender.get("dynamodb.UpdateItem ContactsTable", 0)
         receipts = self.requests_by_function.get("ReceiptsFunction", {})
         receipt_writes = sum(
             count for api, count in receipts.items() if api.endswith("MessagesTable") and "Item" in api
@@ -258,7 +259,11 @@ class CampaignResult:
         named = reservation + receipt_writes
         rest = self.total_requests - named
         return [
-            ("reservation write (ContactsTable UpdateItem)", self.per_message(reservation), 1.0),
+            (
+                "reservation write (SenderFunction, ContactsTable UpdateItem)",
+                self.per_message(reservation),
+                1.0,
+            ),
             ("provider call (SendTextMessage)", self.per_message(self.carrier_accepted), 1.0),
             ("receipt write (MessagesTable, ReceiptsFunction)", self.per_message(receipt_writes), 1.0),
             (
@@ -645,22 +650,28 @@ def sender_chunk_memory(runtime: LocalRuntime, *, first_index: int, campaign_rat
 # --- growth between two runs -----------------------------------------------------------------------
 
 
+def from_json(values: dict[str, Any]) -> CampaignResult:
+    """A result back from its --json file (figures are derived again, not read)."""
+    fields = {name: values[name] for name in CampaignResult.__dataclass_fields__ if name in values}
+    memory = fields.pop("memory", None)
+    return CampaignResult(**fields, memory=Memory(**memory) if memory else None)
+
+
 def _figures(values: dict[str, Any]) -> dict[str, float]:
-    derived = values["derived"]
-    sent = max(values["sent"], 1)
+    result = from_json(values)
     figures = {
-        "audience": values["audience"],
-        "sent messages": values["sent"],
-        "wall time (s)": values["wall_seconds"],
-        "CPU time (s)": values["cpu_seconds"],
-        "sent messages / s (wall)": derived["messages_per_second"],
-        "recipients / s (wall)": derived["recipients_per_second"],
-        "AWS requests per sent message": derived["requests_per_sent_message"],
+        "audience": float(result.audience),
+        "sent messages": float(result.sent),
+        "wall time (s)": result.wall_seconds,
+        "CPU time (s)": result.cpu_seconds,
+        "sent messages / s (wall)": result.messages_per_second,
+        "recipients / s (wall)": result.recipients_per_second,
+        "AWS requests per sent message": result.per_message(result.total_requests),
     }
-    for row in derived["floor"]:
-        figures[f"  {row['what']}"] = row["per_message"]
-    for function, apis in values["requests_by_function"].items():
-        figures[f"  {function} requests per sent message"] = sum(apis.values()) / sent
+    for what, measured, _floor in result.floor_rows():
+        figures[what] = measured
+    for function, apis in result.requests_by_function.items():
+        figures[f"{function} requests per sent message"] = result.per_message(sum(apis.values()))
     memory = values.get("memory")
     if memory:
         figures["sender peak memory, 100-recipient chunk (MiB, tracemalloc)"] = (
