@@ -45,6 +45,7 @@ STOP_FORMS = ["STOP", "stop", "Stop please", "UNSUBSCRIBE", "ALTO", "please stop
               "no more texts"]  # fmt: skip
 OTHER_SENSE = ["can I cancel my appointment?", "when does the sale end?", "I'll stop by tomorrow",
                "please don't cancel my order", "when does the promo start?"]  # fmt: skip
+TEXTS_PER_WAVE = 40
 CTIA_ELEMENTS = ("Msg & data rates may apply", "HELP", "STOP", "Terms:", "Privacy:")
 TWILIO_TOKEN = "local-twilio-auth-token"  # noqa: S105 - the local runtime's fixed test token
 FIRST_NAMES = ["Ana", "Ben", "Chloé", "Dev", "Eli", "Fatima", "Gus", "Hana", "Ivo", "Jo", ""]
@@ -68,6 +69,7 @@ class Story:
     runtime: LocalRuntime
     rng: random.Random
     checks: list[Check] = field(default_factory=list)
+    _texts: int = 0
 
     def check(self, claim: str, holds: bool, detail: str = "") -> None:
         self.checks.append(Check(claim, holds, detail))
@@ -77,6 +79,11 @@ class Story:
             self._twilio_text(phone, body)
         else:
             self.runtime.text_in(phone, body)
+        self._texts += 1
+        if self._texts % TEXTS_PER_WAVE == 0:
+            # Texts arrive over time, not all in one instant: let the consumers keep up.
+            while self.runtime.step():
+                pass
 
     def _twilio_text(self, phone: str, body: str) -> None:
         params = {"MessageSid": f"SM{self.rng.getrandbits(128):032x}", "AccountSid": "AC" + "0" * 32,

@@ -6,7 +6,10 @@ runtime serialises its dispatch, so checking every condition first and then appl
 operations is equivalent: nothing is written unless all conditions hold.
 """
 
+import copy
 import functools
+import importlib
+import pickle
 import re
 import threading
 from collections.abc import Callable
@@ -183,3 +186,273 @@ def install_routing() -> None:
     _original_process_request = BotocoreStubber.process_request
     _routed_process_request.__routed_by_consentry__ = True  # type: ignore[attr-defined]
     BotocoreStubber.process_request = _routed_process_request  # type: ignore[method-assign]
+
+
+# -- update expressions --------------------------------------------------------------------------
+# moto parses an UpdateExpression on every UpdateItem, deep-copies the tree for its validator and
+# walks it ten times, rebuilding each walker's node-type table at every node. The functions use a
+# handful of fixed expressions, so the parse is kept per expression (the validator only ever
+# works on its copy), the copy is a pickle round trip, and each walker's table is built once.
+_parsed_updates: dict[str, Any] = {}
+_pickled_updates: dict[int, bytes] = {}
+
+
+def _parse_update_once(original: Callable[[str], Any]) -> Callable[[str], Any]:
+    @functools.wraps(original)
+    def make(expression: str) -> Any:
+        tree = _parsed_updates.get(expression)
+        if tree is None:
+            tree = original(expression)  # raises moto's own validation errors
+            if len(_parsed_updates) < 4096:
+                _parsed_updates[expression] = tree
+                _pickled_updates[id(tree)] = pickle.dumps(tree, pickle.HIGHEST_PROTOCOL)
+        return tree
+
+    return make
+
+
+def _copy_tree(tree: Any, memo: dict[int, Any] | None = None) -> Any:
+    # Cached trees live as long as the process, so no other object can share their id.
+    pickled = _pickled_updates.get(id(tree))
+    if pickled is not None:
+        return pickle.loads(pickled)  # noqa: S301 - our own bytes, pickled in this process
+    return copy.deepcopy(tree, memo)
+
+
+def _node_types_once(self: Any) -> tuple[type, ...]:
+    cached: tuple[type, ...] | None = self.__dict__.get("_consentry_node_types")
+    if cached is None:
+        cached = tuple(self._processing_map().keys())
+        self.__dict__["_consentry_node_types"] = cached
+    return cached
+
+
+_node_checks: dict[tuple[type, type], bool] = {}
+_Node: Any = object  # moto's AST node class, set by install_update_expression_cache
+
+
+def _walk(self: Any, node: Any, child_id: int = -1) -> Any:
+    """moto's depth-first walk, with each (walker, node type) membership test made once: the
+    node classes are ABCs, and isinstance against a tuple of them dominated the walk."""
+    is_node = _node_checks.get((_Node, type(node)))
+    if is_node is None:
+        is_node = _node_checks[(_Node, type(node))] = isinstance(node, _Node)
+    if not is_node:
+        return node
+    parent = node.parent
+    if node.children is not None:
+        for index, child in enumerate(node.children):
+            self.pre_processing_of_child(node, index)
+            _walk(self, child, index)
+    processed = _node_checks.get((type(self), type(node)))
+    if processed is None:
+        processed = isinstance(node, self.nodes_to_be_processed())
+        _node_checks[(type(self), type(node))] = processed
+    if processed:
+        node = self.process(node)
+        node.parent = parent
+        if parent:
+            parent.children[child_id] = node
+    return node
+
+
+# Two of the walks only check the expression's own shape (how many clauses of each kind, no two
+# paths overlapping): for a cached expression with the same attribute names they answer the same
+# as before, so after one success they are skipped.
+_shape_checked: set[tuple[int, frozenset[tuple[str, str]]]] = set()
+
+
+def _shape_key(validator: Any) -> tuple[int, frozenset[tuple[str, str]]] | None:
+    expression = validator.__dict__.get("_consentry_expression")
+    if expression is None or id(expression) not in _pickled_updates:
+        return None
+    return id(expression), frozenset((validator.expression_attribute_names or {}).items())
+
+
+class _ShapeChecked:
+    """Placed after the shape walks: reaching it means they passed."""
+
+    def __init__(self, key: tuple[int, frozenset[tuple[str, str]]]) -> None:
+        self.key = key
+
+    def traverse(self, node: Any) -> Any:
+        _shape_checked.add(self.key)
+        return node
+
+
+def _remember_expression(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
+    def init(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        self.__dict__["_consentry_expression"] = expression  # read by get_ast_processors
+        original(self, expression, *args, **kwargs)
+
+    return init
+
+
+def _shape_walks_once(original: Callable[[Any], list[Any]]) -> Callable[[Any], list[Any]]:
+    validators = _moto("moto.dynamodb.parsing.validators")
+    shape_walks = (validators.ActionCountValidator, validators.OverlappingPathsValidator)
+
+    @functools.wraps(original)
+    def processors(self: Any) -> list[Any]:
+        chosen = original(self)
+        key = _shape_key(self)
+        if key is None:
+            return chosen
+        if key in _shape_checked:
+            return [walk for walk in chosen if not isinstance(walk, shape_walks)]
+        last_shape_walk = max(i for i, walk in enumerate(chosen) if isinstance(walk, shape_walks))
+        return [*chosen[: last_shape_walk + 1], _ShapeChecked(key), *chosen[last_shape_walk + 1 :]]
+
+    return processors
+
+
+def install_update_expression_cache() -> None:
+    ast_nodes = _moto("moto.dynamodb.parsing.ast_nodes")
+    validators = _moto("moto.dynamodb.parsing.validators")
+    parser = _moto("moto.dynamodb.parsing.expressions").UpdateExpressionParser
+    if getattr(parser.make, "__wrapped__", None) is not None:
+        return
+    global _Node
+    _Node = ast_nodes.Node
+    parser.make = staticmethod(_parse_update_once(parser.make))
+    validators.deepcopy = _copy_tree
+    walker, validator = ast_nodes.DepthFirstTraverser, validators.UpdateExpressionValidator
+    walker.nodes_to_be_processed = _node_types_once
+    walker.traverse_node_recursively = _walk
+    validator.__init__ = _remember_expression(validator.__init__)
+    validator.get_ast_processors = _shape_walks_once(validator.get_ast_processors)
+
+
+def _moto(module: str) -> Any:
+    """A moto module, untyped: the patches here reach into its internals on purpose."""
+    return importlib.import_module(module)
+
+
+# -- the client side ------------------------------------------------------------------------------
+# In process nobody checks a signature or reads the User-Agent: botocore would still compute a
+# SigV4 signature and rebuild its User-Agent string on every request (a fifth of a GetItem).
+def _unsigned(**_: Any) -> Any:
+    from botocore import UNSIGNED
+
+    return UNSIGNED
+
+
+def _user_agent_once(self: Any) -> str:
+    cached: str | None = self.__dict__.get("_consentry_user_agent")
+    if cached is None:
+        cached = _original_user_agent(self)
+        self.__dict__["_consentry_user_agent"] = cached
+    return cached
+
+
+_UNSIGNED_ID = "consentry-local-unsigned"
+_original_user_agent: Callable[[Any], str] = lambda _: ""  # noqa: E731 - set by install_client_shortcuts
+
+
+def install_client_shortcuts(session: Any) -> None:
+    """For clients the session makes from now on (in-process runtime only)."""
+    from botocore.useragent import UserAgentString
+
+    global _original_user_agent
+    if UserAgentString.to_string is not _user_agent_once:
+        _original_user_agent = UserAgentString.to_string
+        UserAgentString.to_string = _user_agent_once  # type: ignore[method-assign]
+    session.events.register("choose-signer", _unsigned, unique_id=_UNSIGNED_ID)
+
+
+def remove_client_shortcuts(session: Any) -> None:
+    session.events.unregister("choose-signer", unique_id=_UNSIGNED_ID)
+
+
+# -- response serialisation -----------------------------------------------------------------------
+# moto finds every member of a response by asking six alias providers in turn which names it may
+# have, for every member of every structure, present or not. For a plain dict (DynamoDB, SQS and
+# SNS answers are dicts keyed by the model's names) the names a provider offers depend only on the
+# service, the member and its shape, never on the values, so they are worked out once.
+_possible_keys: dict[tuple[Any, ...], tuple[str, ...] | None] = {}
+
+
+def _names_of(self: Any, context: Any) -> tuple[str, ...] | None:
+    shape = context.shape
+    if shape is None:
+        return None
+    parent = getattr(shape, "parent", None)
+    identity = (
+        type(self),
+        context.service_model.service_name,
+        context.key,
+        shape.name,
+        shape.type_name,
+        shape.serialization.get("name"),
+        getattr(parent, "name", None),
+        getattr(parent, "type_name", None),
+    )
+    if identity not in _possible_keys:
+        names = tuple(self.get_possible_keys(context))
+        # A dotted name is a path into nested objects: moto's own search handles those.
+        _possible_keys[identity] = None if any("." in name for name in names) else names
+    return _possible_keys[identity]
+
+
+def _pick_from_dict(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS
+
+    @functools.wraps(original)
+    def pick(self: Any, context: Any) -> Any:
+        obj = context.obj
+        if (
+            type(obj) is dict
+            and not self.response_transformers
+            and self.alias_providers is DEFAULT_ALIAS_PROVIDERS
+        ):
+            names = _names_of(self, context)
+            if names is not None:
+                for name in names:
+                    if name in obj:
+                        return obj[name]
+                return None
+        return original(self, context)
+
+    pick.__picks_dicts__ = True  # type: ignore[attr-defined]
+    return pick
+
+
+def install_serialiser_shortcut() -> None:
+    picker = _moto("moto.core.serialize").AttributePicker
+    if not getattr(picker.__call__, "__picks_dicts__", False):
+        picker.__call__ = _pick_from_dict(picker.__call__)
+
+
+# -- dispatch -------------------------------------------------------------------------------------
+# moto lists a response class's methods with inspect.getmembers on every request to find the
+# action's handler; a class's methods do not change while the runtime runs.
+def _methods_once(original: Callable[[object], list[str]]) -> Callable[[object], list[str]]:
+    @functools.lru_cache(maxsize=512)
+    def listed(clazz: object) -> tuple[str, ...]:
+        return tuple(original(clazz))
+
+    @functools.wraps(original)
+    def method_names(clazz: object) -> list[str]:
+        return list(listed(clazz))
+
+    method_names.__listed_once__ = True  # type: ignore[attr-defined]
+    return method_names
+
+
+def install_dispatch_shortcut() -> None:
+    responses = _moto("moto.core.responses")
+    if not getattr(responses.method_names_from_class, "__listed_once__", False):
+        responses.method_names_from_class = _methods_once(responses.method_names_from_class)
+
+
+# -- polling --------------------------------------------------------------------------------------
+def has_visible_messages(queue_arn: str) -> bool:
+    """Whether a ReceiveMessage on the queue could return anything. The runtime polls every
+    queue each step, as Lambda's pollers do; an empty poll is the emulator's own cost, not the
+    system's, so in process it looks at moto's queue instead of asking."""
+    from moto.sqs.models import sqs_backends
+
+    _, _, _, region, account, name = queue_arn.split(":", 5)
+    queue = sqs_backends[account][region].queues.get(name)
+    return queue is None or bool(queue.messages)

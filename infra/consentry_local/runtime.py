@@ -31,7 +31,7 @@ from consentry import config as consentry_config
 from consentry.providers import simulator as simulator_module
 from consentry.providers.simulator import CarrierSimulator, SimulatorConfig
 from consentry.store import aws as store_aws
-from consentry_local import events
+from consentry_local import events, moto_speedups
 from consentry_local.clock import SharedTime, VirtualClock
 from consentry_local.resources import create_resource
 from consentry_local.scheduler import SchedulerEmulator
@@ -197,11 +197,12 @@ class LocalRuntime:
         if self.endpoint_url is None:
             from moto import mock_aws
 
-            from consentry_local import moto_speedups
-
             moto_speedups.install()
             moto_speedups.install_routing()
             moto_speedups.install_concurrency_guards()
+            moto_speedups.install_update_expression_cache()
+            moto_speedups.install_serialiser_shortcut()
+            moto_speedups.install_dispatch_shortcut()
 
             self._mock = mock_aws()
             self._mock.start()
@@ -227,10 +228,8 @@ class LocalRuntime:
         consentry_clock.set_sleeper(None)
         self.scheduler = None
         self._clients.clear()
-        observability = sys.modules.get("consentry.observability")
-        if observability is not None:
-            # Metrics kept while flushing was off must not print once the environment is restored.
-            observability.metrics.clear_metrics()
+        # Metrics kept while flushing was off must not print once the environment is restored.
+        _discard_unpublished_metrics()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -360,6 +359,9 @@ class LocalRuntime:
         except Exception as exc:
             self.invocations.append(Invocation(function, ok=False, error=f"{type(exc).__name__}: {exc}"))
             raise
+        finally:
+            if self.quiet:
+                _discard_unpublished_metrics()
         self.invocations.append(Invocation(function, ok=True))
         return result
 
@@ -482,6 +484,8 @@ class LocalRuntime:
         for source in self.queue_sources:
             batches = []
             for _ in range(source.concurrency):
+                if self._mock is not None and not moto_speedups.has_visible_messages(source.queue_arn):
+                    break
                 response = sqs.receive_message(
                     QueueUrl=source.queue_url,
                     MaxNumberOfMessages=min(source.batch_size, 10),
@@ -598,11 +602,14 @@ class LocalRuntime:
         assert session is not None
         for event, hook in self._hooks():
             session.events.register(event, hook)
+        if self._mock is not None:
+            moto_speedups.install_client_shortcuts(session)
 
     def _unregister_virtual_visibility(self) -> None:
         if boto3.DEFAULT_SESSION is not None:
             for event, hook in self._hooks():
                 boto3.DEFAULT_SESSION.events.unregister(event, hook)
+            moto_speedups.remove_client_shortcuts(boto3.DEFAULT_SESSION)
 
     def queue_depth(self, logical_id: str) -> int:
         attributes = self.client("sqs").get_queue_attributes(
@@ -688,6 +695,14 @@ class LocalRuntime:
         self.clock.advance_to(target)
         while self.step():
             pass
+
+
+def _discard_unpublished_metrics() -> None:
+    """With metrics disabled Powertools keeps every value across invocations and prints the set
+    anyway once a metric holds 100 values; Lambda would have ended each invocation with a flush."""
+    observability = sys.modules.get("consentry.observability")
+    if observability is not None:
+        observability.metrics.clear_metrics()
 
 
 def _response_headers(result: dict[str, Any]) -> dict[str, str]:

@@ -1,0 +1,158 @@
+"""The local runtime's emulator shortcuts answer exactly as moto does without them.
+
+Every shortcut keeps something moto would recompute (a parsed expression, the names a response
+member may have, a class's methods, a User-Agent) or skips work nobody checks in process (the
+signature, an empty poll). These cases are where a kept answer could be wrong if it were keyed
+too loosely: the same expression with other names or values, an invalid expression asked twice,
+response members that are absent, nested or of every type.
+"""
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from consentry_local import moto_speedups
+from consentry_local.runtime import LocalRuntime
+
+TABLE = "speedups"
+
+
+@pytest.fixture
+def dynamodb(runtime: LocalRuntime) -> Any:
+    client = runtime.client("dynamodb")
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
+
+
+def _update(client: Any, key: str, expression: str, **kwargs: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = client.update_item(
+        TableName=TABLE, Key={"pk": {"S": key}}, UpdateExpression=expression, ReturnValues="ALL_NEW", **kwargs
+    )
+    return answer["Attributes"]
+
+
+def test_a_kept_expression_reads_each_requests_own_names_and_values(dynamodb: Any) -> None:
+    expression = "SET #field = :value ADD hits :one"
+    first = _update(
+        dynamodb,
+        "a",
+        expression,
+        ExpressionAttributeNames={"#field": "colour"},
+        ExpressionAttributeValues={":value": {"S": "red"}, ":one": {"N": "1"}},
+    )
+    second = _update(
+        dynamodb,
+        "a",
+        expression,
+        ExpressionAttributeNames={"#field": "size"},
+        ExpressionAttributeValues={":value": {"N": "7"}, ":one": {"N": "2"}},
+    )
+    assert first["colour"] == {"S": "red"}
+    assert first["hits"] == {"N": "1"}
+    assert second == {"pk": {"S": "a"}, "colour": {"S": "red"}, "size": {"N": "7"}, "hits": {"N": "3"}}
+
+
+def test_an_invalid_expression_is_refused_every_time(dynamodb: Any) -> None:
+    for _ in range(2):
+        with pytest.raises(ClientError) as overlapping:
+            _update(
+                dynamodb,
+                "b",
+                "SET a = :x, a = :y",
+                ExpressionAttributeValues={":x": {"S": "1"}, ":y": {"S": "2"}},
+            )
+        assert overlapping.value.response["Error"]["Code"] == "ValidationException"
+    for _ in range(2):
+        with pytest.raises(ClientError) as twice:
+            _update(dynamodb, "b", "SET a = :x SET b = :x", ExpressionAttributeValues={":x": {"S": "1"}})
+        assert twice.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_the_same_expression_is_checked_again_when_its_names_make_paths_overlap(dynamodb: Any) -> None:
+    expression = "SET #one = :x, #two = :y"
+    values = {":x": {"S": "1"}, ":y": {"S": "2"}}
+    _update(
+        dynamodb,
+        "c",
+        expression,
+        ExpressionAttributeNames={"#one": "a", "#two": "b"},
+        ExpressionAttributeValues=values,
+    )
+    with pytest.raises(ClientError) as overlapping:
+        _update(
+            dynamodb,
+            "c",
+            expression,
+            ExpressionAttributeNames={"#one": "a", "#two": "a"},
+            ExpressionAttributeValues=values,
+        )
+    assert overlapping.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_conditions_and_nested_updates_still_apply(dynamodb: Any) -> None:
+    _update(
+        dynamodb,
+        "d",
+        "SET profile = :profile, tags = :tags",
+        ExpressionAttributeValues={":profile": {"M": {"name": {"S": "Ana"}}}, ":tags": {"L": []}},
+    )
+    nested = _update(
+        dynamodb,
+        "d",
+        "SET profile.pet = :pet, tags = list_append(tags, :more) REMOVE gone",
+        ExpressionAttributeValues={":pet": {"S": "ferret"}, ":more": {"L": [{"S": "vip"}]}},
+    )
+    assert nested["profile"] == {"M": {"name": {"S": "Ana"}, "pet": {"S": "ferret"}}}
+    assert nested["tags"] == {"L": [{"S": "vip"}]}
+    with pytest.raises(ClientError) as refused:
+        _update(
+            dynamodb,
+            "d",
+            "SET tags = :tags",
+            ConditionExpression="attribute_not_exists(profile)",
+            ExpressionAttributeValues={":tags": {"L": []}},
+        )
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def test_responses_carry_every_attribute_type_and_omit_absent_members(dynamodb: Any) -> None:
+    item = {
+        "pk": {"S": "e"},
+        "n": {"N": "1.5"},
+        "b": {"B": b"\x00\x01"},
+        "flag": {"BOOL": False},
+        "nothing": {"NULL": True},
+        "ss": {"SS": ["x", "y"]},
+        "ns": {"NS": ["1", "2"]},
+        "list": {"L": [{"M": {"deep": {"L": [{"N": "3"}]}}}]},
+    }
+    dynamodb.put_item(TableName=TABLE, Item=item)
+    answer = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "e"}}, ConsistentRead=True)
+    got = answer["Item"]
+    assert {**got, "ss": {"SS": sorted(got["ss"]["SS"])}, "ns": {"NS": sorted(got["ns"]["NS"])}} == item
+    assert "ConsumedCapacity" not in answer
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "missing"}})
+
+
+def test_queues_are_polled_only_when_a_message_is_visible(runtime: LocalRuntime) -> None:
+    sqs = runtime.client("sqs")
+    url = sqs.create_queue(QueueName="speedups")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert not moto_speedups.has_visible_messages(arn)
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody="hello",
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "greeting"}},
+    )
+    assert moto_speedups.has_visible_messages(arn)
+    received = sqs.receive_message(QueueUrl=url, VisibilityTimeout=600, MessageAttributeNames=["All"])
+    [message] = received["Messages"]
+    assert message["Body"] == "hello"
+    assert message["MessageAttributes"]["kind"]["StringValue"] == "greeting"
+    assert not moto_speedups.has_visible_messages(arn)  # in flight is not visible
