@@ -444,6 +444,12 @@ def install_dispatch_shortcut() -> None:
     responses = _moto("moto.core.responses")
     if not getattr(responses.method_names_from_class, "__listed_once__", False):
         responses.method_names_from_class = _methods_once(responses.method_names_from_class)
+    # Action and attribute names go through the same pure conversion on every request (an SQS
+    # send converts all fourteen queue attribute names).
+    for module in (responses, _moto("moto.sqs.models")):
+        convert = module.camelcase_to_underscores
+        if not hasattr(convert, "cache_info"):
+            module.camelcase_to_underscores = functools.lru_cache(maxsize=4096)(convert)
 
 
 # -- polling --------------------------------------------------------------------------------------
