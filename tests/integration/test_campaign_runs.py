@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from benchmarks.fanout import contact_item, seed
+from botocore.exceptions import ClientError
 
 from consentry.domain.campaign import Campaign, Status
 from consentry.domain.chunks import SINGLE_RUN, SendChunk, run_id_for
@@ -324,6 +325,9 @@ def test_pause_and_cancel_win_over_completion(local: LocalRuntime) -> None:
     campaign_service.resume(paused.campaign_id)
     local.run_until_idle(max_virtual=timedelta(minutes=30))  # the release schedule, then the sender
     assert record(paused.campaign_id).campaign.status is Status.COMPLETED
+    group = local.stack.physical["ScheduleGroup"]["Ref"]
+    left = [s["Name"] for s in local.client("scheduler").list_schedules(GroupName=group)["Schedules"]]
+    assert not [name for name in left if name.startswith(f"release-{paused.campaign_id}-")]  # fired, gone
     assert sends_per_number(local, paused.campaign_id) == dict.fromkeys(phones, 1)
 
     cancelled = store_campaign("cmp_cancelled", schedule=Schedule(kind="once", at=START))
@@ -350,3 +354,38 @@ def test_recurring_start_schedules_ask_scheduler_for_the_firing_time(local: Loca
         "campaign_id": campaign.campaign_id,
         "scheduled_time": "<aws.scheduler.scheduled-time>",
     }
+
+
+def test_a_chunk_result_is_counted_on_its_run_once_even_when_its_transaction_races(
+    local: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = run_id_for(START)
+    chunk_id = f"{run_id}.0-0-now-0"
+    dynamodb = sends.client("dynamodb")
+    attempts: list[dict[str, Any]] = []
+
+    class RacingDynamoDB:
+        """The first transaction loses to another chunk's on the run item (TransactionConflict)."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(dynamodb, name)
+
+        def transact_write_items(self, **request: Any) -> Any:
+            attempts.append(request)
+            if len(attempts) == 1:
+                raise ClientError(
+                    {
+                        "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                        "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+                    },
+                    "TransactWriteItems",
+                )
+            return dynamodb.transact_write_items(**request)
+
+    monkeypatch.setattr(sends, "client", lambda _service: RacingDynamoDB())
+    assert sends.complete_chunk("cmp_race", chunk_id, {"sent": 3}, recipients=3, now=START)
+    assert len(attempts) == 2
+    assert not sends.complete_chunk("cmp_race", chunk_id, {"sent": 3}, recipients=3, now=START)  # a retry
+    progress = fanout_store.run_progress("cmp_race", run_id)
+    assert progress.done == 3
+    assert fanout_store.run_progress("cmp_race", SINGLE_RUN).done == 0  # other runs untouched
