@@ -94,6 +94,11 @@ def test_a_cron_campaign_fired_twice_sends_once_per_run_and_waits_for_the_next(
         "chunked": len(PHONES),
         "done": len(PHONES),
     }
+    # The campaign's report adds up its runs: two audiences, two sends each, all delivered.
+    report = call(runtime, "GET", f"/campaigns/{campaign_id}/report")
+    assert (report["status"], report["audience"], report["sent"]) == ("scheduled", 10, 10)
+    assert report["delivered"] + report["pending"] == 10
+
     # Scheduler's context attribute named each run: the firing's due time, substituted in the Input.
     assert [start.get("scheduled_time") for start in starts] == [
         "2026-11-24T16:00:00Z",
