@@ -356,36 +356,59 @@ def test_recurring_start_schedules_ask_scheduler_for_the_firing_time(local: Loca
     }
 
 
+class RacingDynamoDB:
+    """DynamoDB whose first transaction loses to another one on the run item (TransactionConflict)."""
+
+    def __init__(self, dynamodb: Any) -> None:
+        self.dynamodb = dynamodb
+        self.attempts: list[dict[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.dynamodb, name)
+
+    def transact_write_items(self, **request: Any) -> Any:
+        self.attempts.append(request)
+        if len(self.attempts) == 1:
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+                },
+                "TransactWriteItems",
+            )
+        return self.dynamodb.transact_write_items(**request)
+
+
 def test_a_chunk_result_is_counted_on_its_run_once_even_when_its_transaction_races(
     local: LocalRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_id = run_id_for(START)
     chunk_id = f"{run_id}.0-0-now-0"
-    dynamodb = sends.client("dynamodb")
-    attempts: list[dict[str, Any]] = []
-
-    class RacingDynamoDB:
-        """The first transaction loses to another chunk's on the run item (TransactionConflict)."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(dynamodb, name)
-
-        def transact_write_items(self, **request: Any) -> Any:
-            attempts.append(request)
-            if len(attempts) == 1:
-                raise ClientError(
-                    {
-                        "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
-                        "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
-                    },
-                    "TransactWriteItems",
-                )
-            return dynamodb.transact_write_items(**request)
-
-    monkeypatch.setattr(sends, "client", lambda _service: RacingDynamoDB())
+    racing = RacingDynamoDB(sends.client("dynamodb"))
+    attempts = racing.attempts
+    monkeypatch.setattr(sends, "client", lambda _service: racing)
     assert sends.complete_chunk("cmp_race", chunk_id, {"sent": 3}, recipients=3, now=START)
     assert len(attempts) == 2
     assert not sends.complete_chunk("cmp_race", chunk_id, {"sent": 3}, recipients=3, now=START)  # a retry
     progress = fanout_store.run_progress("cmp_race", run_id)
     assert progress.done == 3
     assert fanout_store.run_progress("cmp_race", SINGLE_RUN).done == 0  # other runs untouched
+
+
+def test_a_checkpoint_racing_a_chunk_result_on_the_run_item_is_retried(
+    local: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phones = numbers("212", 8)
+    add_subscribers(local, phones, "alerts")
+    campaign = store_campaign("cmp_checkpoint", schedule=Schedule(kind="once", at=START))
+    fanout.start(campaign.campaign_id)
+    aws_client = fanout_store.client
+    racing = RacingDynamoDB(aws_client("dynamodb"))
+    monkeypatch.setattr(
+        fanout_store, "client", lambda service: racing if service == "dynamodb" else aws_client(service)
+    )
+    run_fanout(local)
+    assert len(racing.attempts) >= 2  # the lost transaction was tried again
+    progress = fanout_store.run_progress(campaign.campaign_id, SINGLE_RUN)
+    assert (progress.chunked, progress.segments_done) == (len(phones), SEGMENTS)  # counted once
+    assert fanout_store.audience_total(campaign.campaign_id) == len(phones)

@@ -368,31 +368,37 @@ def checkpoint(
     if deltas.enqueued or deltas.parked or finished:
         others.append({"Update": _run_tally_update(progress, deltas.enqueued + deltas.parked, finished)})
     dynamodb = client("dynamodb")
-    try:
-        if others:
-            dynamodb.transact_write_items(TransactItems=[{"Update": update}, *others])
-        else:
-            dynamodb.update_item(**update)
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code == "ConditionalCheckFailedException":
-            return False
-        if code == "TransactionCanceledException" and _first_reason(exc) == "ConditionalCheckFailed":
-            return False
-        raise
-    return True
-
-
-def _first_reason(exc: ClientError) -> str | None:
-    reasons = cancellation_reasons(exc)
-    return reasons[0] if reasons else None
+    for attempt in range(BATCH_RETRIES + 1):
+        try:
+            if others:
+                dynamodb.transact_write_items(TransactItems=[{"Update": update}, *others])
+            else:
+                dynamodb.update_item(**update)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == "ConditionalCheckFailedException":
+                return False
+            if code != "TransactionCanceledException":
+                raise
+            reasons = cancellation_reasons(exc)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            if "TransactionConflict" not in reasons or attempt == BATCH_RETRIES:
+                raise
+            # A sender counted a chunk on the run item at the same moment: try again.
+            clock.sleep(min(0.05 * 2**attempt, 2.0))
+            continue
+        return True
+    return False  # not reached: the last attempt returns or raises
 
 
 def cancellation_reasons(exc: ClientError) -> list[str | None]:
     """Why each item of a cancelled transaction failed (None: it did not), in item order."""
     reasons = exc.response.get("CancellationReasons") or []
     if reasons:
-        return [str(reason["Code"]) if reason.get("Code") not in (None, "None") else None for reason in reasons]
+        return [
+            str(reason["Code"]) if reason.get("Code") not in (None, "None") else None for reason in reasons
+        ]
     # moto puts the reasons only in the message: "... [ConditionalCheckFailed, None]"
     message = str(exc.response["Error"].get("Message", ""))
     listed = message[message.rfind("[") + 1 : message.rfind("]")] if "[" in message else ""
@@ -457,7 +463,10 @@ def parked_in_run(campaign_id: str, run_id: str) -> int:
     request: dict[str, Any] = {
         "TableName": settings().campaigns_table,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-        "ExpressionAttributeValues": {":pk": {"S": _campaign_pk(campaign_id)}, ":prefix": {"S": PARKED_PREFIX}},
+        "ExpressionAttributeValues": {
+            ":pk": {"S": _campaign_pk(campaign_id)},
+            ":prefix": {"S": PARKED_PREFIX},
+        },
         "ProjectionExpression": "chunk_id",
         "ConsistentRead": True,
     }
