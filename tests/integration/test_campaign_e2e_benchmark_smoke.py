@@ -100,3 +100,15 @@ def test_numbers_that_do_not_add_up_fail_the_run(outcome: tuple[str, dict[str, A
         campaign_e2e.check(result, [*log[:-1], log[0]], [])
     with pytest.raises(AssertionError, match="no AWS request"):
         campaign_e2e.check(replace(result, requests={}), log, [])
+
+
+def test_floor_rows_account_for_every_request(outcome: tuple[str, dict[str, Any]]) -> None:
+    _, values = outcome
+    rows = campaign_e2e.from_json(values).floor_rows()
+    *parts, (total_name, total, floor) = rows
+    assert total_name == "total incl. provider call"
+    assert sum(measured for _, measured, _ in parts) == pytest.approx(total)
+    assert dict((what, measured) for what, measured, _ in parts)[
+        "reservation write (sender: ContactsTable UpdateItem)"
+    ] == pytest.approx(1.0, abs=0.05)
+    assert floor == pytest.approx(3.02)
