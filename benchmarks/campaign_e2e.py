@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -396,7 +397,24 @@ def machine_state() -> dict[str, Any]:
         "loadavg_1_5_15": [round(value, 2) for value in os.getloadavg()],
         "python": sys.version.split()[0],
         "busy_processes": busy_processes(),
+        "tree": source_tree(),
     }
+
+
+def source_tree() -> str:
+    """The commit measured, "-dirty" when the working tree had uncommitted changes."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],  # noqa: S607 - git from PATH, fixed arguments
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip()
 
 
 def busy_processes(minimum_share: float = 0.2) -> list[str]:
