@@ -1,10 +1,12 @@
 """The demo story under AWS throttling, repeated: how often every invariant holds.
 
-    .venv/bin/python -m benchmarks.fault_story --runs 5 --share 0.05
+    .venv/bin/python -m benchmarks.fault_story --runs 10 --share 0.05 [--lost-answers]
 
 Each run throttles a share of the functions' DynamoDB and SQS requests before the emulator sees
 them (the SDK's retries absorb most), plays the story at a small size, and checks the demo's
-invariants against the carrier simulator's log.
+invariants against the carrier simulator's log, plus every audience member in exactly one
+terminal state and receipts counted once. With --lost-answers the emulator applies the request
+and its answer is lost instead (the SDK sends the same request again, as after a timeout).
 """
 
 import argparse
@@ -19,10 +21,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--share", type=float, default=0.05, help="share of requests throttled")
     parser.add_argument("--subscribers", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first run")
+    parser.add_argument("--lost-answers", action="store_true", help="apply the request, lose its answer")
     args = parser.parse_args()
     holding = 0
-    for run in range(args.runs):
-        throttling = AwsThrottling(share=args.share, seed=run)
+    for run in range(args.seed, args.seed + args.runs):
+        throttling = AwsThrottling(share=args.share, seed=run, lost_answers=args.lost_answers)
         checks = run_story(Path(tempfile.mkdtemp()), args.subscribers, aws_faults=throttling)
         broken = [f"{check.claim} ({check.detail})" for check in checks if not check.holds]
         holding += not broken

@@ -6,34 +6,73 @@ demo's checks, so tests and benchmarks hold the story to the same invariants und
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
+from botocore.exceptions import ClientError
 
 from consentry.providers.base import ErrorKind, ProviderError
 from consentry.providers.simulator import SimulatorConfig
 from consentry_local import demo
 from consentry_local.runtime import LocalRuntime
 
+#: Where a throttled request is pointed while the emulator's own before-send handler runs: moto
+#: passes over an address it does not serve, so the request never reaches a backend.
+_NOWHERE = "http://throttled.invalid/"
+
+
+_DYNAMODB_THROTTLE = "ProvisionedThroughputExceededException"
+
 
 class AwsThrottling:
-    """Answers a share of DynamoDB and SQS requests with a throttling error, deterministically."""
+    """Answers a share of DynamoDB and SQS requests with a throttling error, deterministically.
 
-    def __init__(self, share: float, seed: int) -> None:
+    Throttled (the default): the emulator never sees the request, as with DynamoDB's and SQS's
+    own throttling, and the SDK's retries absorb most. botocore calls every before-send handler
+    and keeps the first answer, so the emulator's handler runs after this one anyway: the
+    request is pointed nowhere for it and given its address back by `restore` (registered last).
+
+    `lost_answers`: the emulator applies the request and its answer is replaced by the throttling
+    error, as when a timeout or a 5xx loses the answer to a write that landed: the SDK sends the
+    same request again. A harder fault: every non-idempotent write shows whether it copes.
+    """
+
+    def __init__(self, share: float, seed: int, *, lost_answers: bool = False) -> None:
         self.share = share
         self.random = random.Random(seed)
+        self.lost_answers = lost_answers
         self.injected = 0
+        self._addresses: dict[int, str] = {}
+
+    def register(self, events: Any) -> None:
+        events.register_first("before-send", self)
+        events.register_last("before-send", self.restore)
+
+    def unregister(self, events: Any) -> None:
+        events.unregister("before-send", self)
+        events.unregister("before-send", self.restore)
+
+    def _chosen(self, target: str, request: Any) -> bool:
+        return target.startswith(("DynamoDB_", "AmazonSQS")) and self.random.random() < self.share
+
+    def restore(self, request: Any, **_: Any) -> None:
+        address = self._addresses.pop(id(request), None)
+        if address is not None:
+            request.url = address  # the SDK's retry sends this same request object again
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
         target = request.headers.get("X-Amz-Target", b"")
         target = target.decode() if isinstance(target, bytes) else str(target)
-        if not target.startswith(("DynamoDB_", "AmazonSQS")) or self.random.random() >= self.share:
+        if not self._chosen(target, request):
             return None
         self.injected += 1
+        if not self.lost_answers:
+            self._addresses[id(request)] = request.url
+            request.url = _NOWHERE
         code = (
             "ProvisionedThroughputExceededException"
             if target.startswith("DynamoDB")
@@ -45,6 +84,35 @@ class AwsThrottling:
         headers["x-amzn-ErrorType"] = code
         headers["Content-Type"] = "application/x-amz-json-1.0"
         return AWSResponse(request.url, 400, headers, raw)
+
+
+class ThrottleOnce(AwsThrottling):
+    """Throttles exactly the `nth` request that `matches` (operation name, decoded JSON body).
+
+    Register it on one client (`client.meta.events`) or a session. With `lost_answers` the
+    request is applied and only its answer is lost, so the SDK sends the same request again.
+    """
+
+    def __init__(
+        self, matches: Callable[[str, dict[str, Any]], bool], *, nth: int = 1, lost_answers: bool = False
+    ) -> None:
+        super().__init__(share=1.0, seed=0, lost_answers=lost_answers)
+        self.matches = matches
+        self.nth = nth
+        self.seen = 0
+
+    def _chosen(self, target: str, request: Any) -> bool:
+        if not target.startswith(("DynamoDB_", "AmazonSQS")):
+            return False
+        body = request.body
+        try:
+            decoded = json.loads(body.decode() if isinstance(body, bytes) else body or "{}")
+        except ValueError:
+            return False
+        if not self.matches(target.rpartition(".")[2], decoded if isinstance(decoded, dict) else {}):
+            return False
+        self.seen += 1
+        return self.seen == self.nth
 
 
 class _RawBody:
@@ -67,9 +135,9 @@ def run_story(
     session = boto3.DEFAULT_SESSION
     assert session is not None
     if aws_faults is not None:
-        # Ahead of moto's own handler, so a throttled request never reaches the emulator. The
-        # functions' clients are created after this, on their first call.
-        session.events.register_first("before-send", aws_faults)  # type: ignore[arg-type]
+        # Around moto's own handler (see AwsThrottling). The functions' clients are created after
+        # this, on their first call.
+        aws_faults.register(session.events)
     try:
         story = demo.Story(runtime=runtime, rng=random.Random(5))
         people = demo.population(subscribers, story.rng)
@@ -83,8 +151,64 @@ def run_story(
         campaign_id, _ = demo.campaign_chapter(story, people)
         report = story.api("GET", f"/campaigns/{campaign_id}/report")
         demo.verify_campaign(story, campaign_id, report)
+        verify_counts(story, report)
         return story.checks
     finally:
         if aws_faults is not None:
-            session.events.unregister("before-send", aws_faults)  # type: ignore[arg-type]
+            aws_faults.unregister(session.events)
         runtime.stop()
+
+
+def verify_counts(story: demo.Story, report: dict[str, Any]) -> None:
+    """What the demo's checks leave implicit: every audience member in exactly one terminal state,
+    and receipts never counted beyond the messages handed over (the report floors `pending` at 0)."""
+    audience = int(report.get("audience") or 0)
+    handed_over = int(report.get("sent", 0)) + int(report.get("send_unknown", 0))
+    terminal = handed_over + _total(report, "suppressed") + _total(report, "send_failed")
+    story.check(
+        "every audience member ends in exactly one terminal state",
+        terminal == audience,
+        f"audience {audience}, terminal {terminal}",
+    )
+    receipted = int(report.get("delivered", 0)) + _total(report, "delivery_failed")
+    receipted += int(report.get("delivery_unknown", 0))
+    story.check(
+        "receipts counted once: delivered + failed + unknown + pending = handed over",
+        receipted + int(report.get("pending", 0)) == handed_over,
+        f"receipted {receipted}, pending {report.get('pending')}, handed over {handed_over}",
+    )
+
+
+def _total(report: dict[str, Any], name: str) -> int:
+    value = report.get(name) or {}
+    return int(value.get("total", 0)) if isinstance(value, dict) else 0
+
+
+class FailOnce:
+    """Raises a throttling error for exactly the `nth` call that `matches` (operation, parameters),
+    before the SDK sends anything: what the caller sees once the SDK's own retries are spent.
+
+    Register with `register(client.meta.events)` (or a session's events).
+    """
+
+    def __init__(self, matches: Callable[[str, dict[str, Any]], bool], *, nth: int = 1) -> None:
+        self.matches = matches
+        self.nth = nth
+        self.seen = 0
+        self.injected = 0
+
+    def register(self, events: Any) -> None:
+        events.register_first("before-parameter-build", self)
+
+    def unregister(self, events: Any) -> None:
+        events.unregister("before-parameter-build", self)
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if not self.matches(model.name, params):
+            return
+        self.seen += 1
+        if self.seen != self.nth:
+            return
+        self.injected += 1
+        code = "ThrottlingException" if model.service_model.service_name == "sqs" else _DYNAMODB_THROTTLE
+        raise ClientError({"Error": {"Code": code, "Message": "injected fault"}}, model.name)

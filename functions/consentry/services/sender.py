@@ -33,6 +33,7 @@ from functools import cache
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 
 from consentry import clock
 from consentry.config import settings
@@ -173,6 +174,7 @@ class Delivery:
     provider_message_id: str | None = None
     error: ProviderError | None = None
     refusal: gate.GateDecision | None = None  # "refused": the gate said no before a retry
+    interrupted: Exception | None = None  # "throttled": the rate or the gate failed before a retry
 
     @property
     def reason(self) -> str:
@@ -190,13 +192,18 @@ def deliver(
     The caller took the first token. A token is only good for its own second, so a retry after a
     backoff sleep takes a new one: throttling slows the sender down and never exceeds the budget.
     Time passes while backing off, so `recheck` (the gate at the new time) runs before each retry:
-    a window that closed meanwhile stops the message.
+    a window that closed meanwhile stops the message. If taking the token or the recheck fails
+    (an AWS error), the message has not gone out: it comes back as "throttled" with the error.
     """
     for attempt in range(SEND_ATTEMPTS):
         if attempt:
             clock.sleep(backoff_delay(attempt - 1))
-            limiter.acquire()
-            if recheck is not None and not (decision := recheck()).allowed:
+            try:
+                limiter.acquire()
+                decision = recheck() if recheck is not None else None
+            except Exception as exc:
+                return Delivery("throttled", interrupted=exc)
+            if decision is not None and not decision.allowed:
                 limiter.refund()
                 return Delivery("refused", refusal=decision)
         started = clock.now()
@@ -323,10 +330,21 @@ class _ChunkRun:
             self._flush()
             raise
         finally:
-            self.limiter.close()
+            self._close_limiter()
         self._flush()
         self._park_deferred()
         return _complete(self.chunk, self.counts)
+
+    def _close_limiter(self) -> None:
+        try:
+            self.limiter.close()
+        except ClientError as exc:
+            # Giving unused tokens back only lets other senders use the rest of this second; the
+            # chunk's records and result matter more than that, so this never stops them.
+            logger.warning(
+                "unused rate tokens not given back",
+                extra={**_chunk_log(self.chunk), "error": exc.response["Error"]["Code"]},
+            )
 
     def _run_recipients(self) -> None:
         contacts = sends.read_contacts(self.chunk.recipients)
@@ -505,6 +523,8 @@ class _ChunkRun:
         if delivery.outcome in ("throttled", "refused"):
             # Certainly not sent: give the reservation back.
             sends.release(contact.phone, self.send.send_key, message_id)
+            if delivery.interrupted is not None:
+                raise delivery.interrupted
             if delivery.refusal is not None:
                 self._refused(contact.phone, delivery.refusal, clock.now(), renew=False)
                 return
@@ -516,8 +536,6 @@ class _ChunkRun:
             else ("failed" if delivery.outcome == "failed" else "unknown")
         )
         if delivery.outcome == "failed":
-            mark = undeliverable_mark(delivery.error, sent_at)
-            sends.mark_failed(contact.phone, self.send.send_key, message_id, undeliverable=mark)
             self.counts[FAILED + (delivery.reason or FailureReason.UNKNOWN.value)] += 1
             logger.warning(
                 "send refused by the provider",
@@ -548,6 +566,11 @@ class _ChunkRun:
                 body=composed.text,
             )
         )
+        if delivery.outcome == "failed":
+            # After the record is queued: should this write fail, the record still goes out
+            # (run() flushes before the error reaches SQS) and the retry counts it as failed.
+            mark = undeliverable_mark(delivery.error, sent_at)
+            sends.mark_failed(contact.phone, self.send.send_key, message_id, undeliverable=mark)
         self._flush_if_full()
 
     # -- records and parking ----------------------------------------------------------------

@@ -5,16 +5,28 @@ readers sum the shards. Layout in CAMPAIGNS_TABLE: pk CAMPAIGN#<id>, sk COUNTER#
 Counter names are flat strings, e.g. "sent", "delivered", "suppressed.outside_window",
 "failed.unreachable", "segments", "cost_micros"; each is a top-level number attribute of the
 shard item (ADD creates it), so no shard needs to exist beforehand.
+
+A write DynamoDB refused for its rate (throttling that outlasted the SDK's retries) is tried
+again here, on another shard: a refused write did not land, and losing it would lose counts for
+good, because a retried receipt finds its status already set and counts nothing.
 """
 
 import random
 from collections import Counter
 from collections.abc import Mapping
 
+from botocore.exceptions import ClientError
+
+from consentry import clock
 from consentry.config import settings
 from consentry.store.aws import client
 
 SHARDS = 16
+#: Tries of one counter write that DynamoDB keeps refusing for its rate.
+ATTEMPTS = 6
+THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
 KEY_ATTRIBUTES = frozenset({"pk", "sk"})
 
 
@@ -25,13 +37,23 @@ def add(campaign_id: str, deltas: Mapping[str, int]) -> None:
         return
     names = {f"#c{index}": name for index, name in enumerate(changes)}
     values = {f":c{index}": {"N": str(value)} for index, value in enumerate(changes.values())}
-    client("dynamodb").update_item(
-        TableName=settings().campaigns_table,
-        Key={"pk": {"S": f"CAMPAIGN#{campaign_id}"}, "sk": {"S": f"COUNTER#{random.randrange(SHARDS):02d}"}},
-        UpdateExpression="ADD " + ", ".join(f"{alias} {alias.replace('#', ':')}" for alias in names),
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
-    )
+    update = "ADD " + ", ".join(f"{alias} {alias.replace('#', ':')}" for alias in names)
+    for attempt in range(ATTEMPTS):
+        shard = f"COUNTER#{random.randrange(SHARDS):02d}"
+        try:
+            client("dynamodb").update_item(
+                TableName=settings().campaigns_table,
+                Key={"pk": {"S": f"CAMPAIGN#{campaign_id}"}, "sk": {"S": shard}},
+                UpdateExpression=update,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in THROTTLING_CODES or attempt == ATTEMPTS - 1:
+                raise
+            clock.sleep(random.uniform(0, min(2.0, 0.1 * 2**attempt)))
+            continue
+        return
 
 
 def totals(campaign_id: str) -> dict[str, int]:

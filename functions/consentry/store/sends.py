@@ -1,7 +1,7 @@
 """What sending writes: reservations on contact items, message records, chunk results, rate counters.
 
 Reservation (CONTACTS_TABLE, the contact item; attribute names as in store/contacts.py)
-  sends.<send key> = {at (epoch s), topic, message_class, message_id, state, chunk_id?}
+  sends.<send key> = {at (epoch s), topic, message_class, message_id, state, attempt, chunk_id?}
   One conditional UpdateItem per recipient reserves a send:
     SET sends = <the map read, pruned to `keep`, plus the new entry>, version = version + 1
     IF  version = <version read> AND NOT opted_out = true AND topics.<topic>.status = active
@@ -16,6 +16,10 @@ Reservation (CONTACTS_TABLE, the contact item; attribute names as in store/conta
   refused it for good). A reservation that certainly did not go out (throttled) is removed.
   A "reserved" entry without a message record after the sender's lease means the sender died
   between the provider call and the record: the send is ambiguous.
+  `attempt` is random per reservation write. The SDK repeats a request whose answer was lost
+  (a timeout, a 5xx, a throttle reported after the fact), so a reservation that landed can come
+  back as a failed condition on its own entry: the entry's `attempt` tells that write (reserved)
+  from another copy of the same chunk that reserved first (not ours to send).
 
 Message records (MESSAGES_TABLE, pk MSG#<message id>, sk MSG; store/messages.py lists the table)
   message_id, phone, kind (campaign|transactional), campaign_id?, idempotency_key?, topic,
@@ -31,7 +35,8 @@ Message records (MESSAGES_TABLE, pk MSG#<message id>, sk MSG; store/messages.py 
 
 Chunk results (CAMPAIGNS_TABLE, pk CAMPAIGN#<campaign id>, sk CHUNK#<chunk id>)
   counts (M: sent, unknown, segments, suppressed.<reason>, failed.<reason>, deferred), recipients
-  (N: recipients that reached a terminal state in this chunk), completed_at (ISO).
+  (N: recipients that reached a terminal state in this chunk), completed_at (ISO), attempt (S:
+  random per write, so a transaction the SDK sent again after it landed is known as this one).
   Written once, with attribute_not_exists (in one transaction with the ADD of `recipients` to
   the chunk's run item, store/fanout.py RUN#), when every recipient of the chunk has a terminal
   state (deferred ones were parked as a new chunk, which has its own result). That single
@@ -49,6 +54,7 @@ identity)
 
 import hashlib
 import random
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -97,6 +103,16 @@ def _returned_item(exc: ClientError) -> dict[str, Any] | None:
 
 def _backoff(attempt: int) -> None:
     clock.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
+
+
+#: Errors that say DynamoDB did not apply the request (it refused it for its rate).
+THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+
+
+def throttled(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] in THROTTLING_CODES
 
 
 # --- message ids ---------------------------------------------------------------------------
@@ -162,6 +178,7 @@ def send_entry(
         "message_class": message_class,
         "message_id": message_id,
         "state": RESERVED,
+        "attempt": uuid.uuid4().hex[:16],  # tells this write from any other (module doc)
     }
     if chunk_id is not None:
         entry["chunk_id"] = chunk_id
@@ -227,15 +244,43 @@ def reserve(
         if not _conditional_failed(exc):
             raise
         item = _returned_item(exc)
-        return Reservation(reserved=False, current=record_from_item(codec.from_item(item)) if item else None)
+        current = record_from_item(codec.from_item(item)) if item else None
+        if current is not None and _own_entry(current.sends.get(send_key), entry):
+            # This very write landed and the SDK sent it again (the first answer was lost).
+            return Reservation(reserved=True)
+        return Reservation(reserved=False, current=current)
     return Reservation(reserved=True)
+
+
+def _own_entry(found: Mapping[str, Any] | None, written: Mapping[str, Any]) -> bool:
+    return (
+        found is not None
+        and "attempt" in written
+        and found.get("attempt") == written["attempt"]
+        and found.get("message_id") == written["message_id"]
+    )
 
 
 def _update_own_entry(
     phone: str, send_key: str, message_id: str, update: str, values: dict[str, Any]
 ) -> bool:
     """Change our own entry (guarded by its message id), bumping the version so that a writer who
-    read the contact before cannot put the old entry back with its whole-map rewrite."""
+    read the contact before cannot put the old entry back with its whole-map rewrite.
+
+    Throttling that outlasted the SDK's retries is retried here: the provider's answer is already
+    known, and leaving the entry "reserved" would make a retried chunk count it as ambiguous.
+    """
+    for attempt in range(BATCH_ATTEMPTS):
+        try:
+            return _write_own_entry(phone, send_key, message_id, update, values)
+        except ClientError as exc:
+            if not throttled(exc) or attempt == BATCH_ATTEMPTS - 1:
+                raise
+            _backoff(attempt)
+    return False  # not reached: the last attempt returns or raises
+
+
+def _write_own_entry(phone: str, send_key: str, message_id: str, update: str, values: dict[str, Any]) -> bool:
     try:
         client("dynamodb").update_item(
             TableName=settings().contacts_table,
@@ -395,6 +440,17 @@ def chunk_completed(campaign_id: str, chunk_id: str) -> bool:
     return "Item" in response
 
 
+def _chunk_attempt(campaign_id: str, chunk_id: str) -> str | None:
+    response = client("dynamodb").get_item(
+        TableName=settings().campaigns_table,
+        Key=_chunk_key(campaign_id, chunk_id),
+        ConsistentRead=True,
+        ProjectionExpression="attempt",
+    )
+    value = response.get("Item", {}).get("attempt", {}).get("S")
+    return value if isinstance(value, str) else None
+
+
 def complete_chunk(
     campaign_id: str, chunk_id: str, counts: Mapping[str, int], *, recipients: int, now: datetime
 ) -> bool:
@@ -406,6 +462,7 @@ def complete_chunk(
                 "counts": {name: value for name, value in counts.items() if value},
                 "recipients": recipients,
                 "completed_at": now.isoformat(),
+                "attempt": uuid.uuid4().hex[:16],
             }
         ),
     }
@@ -425,7 +482,8 @@ def complete_chunk(
                 raise
             reasons = fanout_store.cancellation_reasons(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False
+                # Ours if this very transaction landed and the SDK sent it again (answer lost).
+                return _chunk_attempt(campaign_id, chunk_id) == str(item["attempt"]["S"])
             if "TransactionConflict" not in reasons or attempt == BATCH_ATTEMPTS - 1:
                 raise
             _backoff(attempt)  # another chunk of the run was counted at the same moment
