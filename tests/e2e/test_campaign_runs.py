@@ -14,6 +14,8 @@ from benchmarks.fanout import contact_item, seed
 
 from consentry import admin_client
 from consentry.cli import main
+from consentry.providers.base import ErrorKind, ProviderError
+from consentry.services.fanout import SEND_QUEUE_MAX_RECEIVES
 from consentry_local.runtime import LocalRuntime
 from tests.e2e.helpers import RuntimeAdminClient
 
@@ -33,8 +35,8 @@ def call(runtime: LocalRuntime, method: str, path: str, body: Any = None) -> Any
     return response.json()
 
 
-def subscribe(runtime: LocalRuntime) -> None:
-    items = [contact_item(phone, topics={"alerts": "active"}) for phone in PHONES]
+def subscribe(runtime: LocalRuntime, phones: list[str] = PHONES) -> None:
+    items = [contact_item(phone, topics={"alerts": "active"}) for phone in phones]
     seed(runtime.client("dynamodb"), runtime.table_name("ContactsTable"), items)
 
 
@@ -127,3 +129,22 @@ def test_a_one_off_campaign_ends_completed(runtime: LocalRuntime) -> None:
     assert shown["run"]["progress"]["done"] == len(PHONES)
     listed = call(runtime, "GET", "/campaigns?status=completed")
     assert [campaign["campaign_id"] for campaign in listed["campaigns"]] == [campaign_id]
+
+
+def test_a_chunk_the_carrier_throttles_for_good_ends_in_the_dlq_and_the_campaign_completes(
+    runtime: LocalRuntime,
+) -> None:
+    subscribe(runtime, PHONES[:1])  # one chunk, which meets every throttle
+    throttle = ProviderError(ErrorKind.THROTTLED, "ThrottlingException", "throttled")
+    runtime.simulator.injected_errors.extend([throttle] * 6 * SEND_QUEUE_MAX_RECEIVES)  # every delivery
+    campaign_id = create(runtime, {"kind": "once", "at": FIRST.isoformat()})
+    runtime.advance((FIRST + timedelta(hours=1) - runtime.clock.now()).total_seconds())
+
+    dead = [json.loads(message["Body"]) for message in runtime.dead_letters("SendDLQ")]
+    assert [chunk["campaign_id"] for chunk in dead] == [campaign_id]
+    shown = call(runtime, "GET", f"/campaigns/{campaign_id}")
+    assert shown["status"] == "completed"
+    report = call(runtime, "GET", f"/campaigns/{campaign_id}/report")
+    assert report["send_failed"]["by_reason"] == {"dead_lettered": 1}
+    assert report["sent"] == 0
+    assert runtime.simulator.injected_errors == []  # every delivery met the carrier's throttling

@@ -20,6 +20,8 @@ from botocore.exceptions import ClientError
 from consentry.domain.campaign import Campaign, Status
 from consentry.domain.chunks import SINGLE_RUN, SendChunk, run_id_for
 from consentry.domain.schedule import Schedule
+from consentry.handlers import sender as sender_handler
+from consentry.providers.base import ErrorKind, ProviderError
 from consentry.services import campaigns as campaign_service
 from consentry.services import fanout
 from consentry.services.fanout import SegmentWork
@@ -29,6 +31,7 @@ from consentry.store import fanout as fanout_store
 from consentry.store.campaigns import CampaignRecord
 from consentry_local import events
 from consentry_local.runtime import LocalRuntime
+from consentry_local.template import load_template
 
 START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # Tuesday 10:00 in New York
 SEGMENTS = 2
@@ -412,3 +415,73 @@ def test_a_checkpoint_racing_a_chunk_result_on_the_run_item_is_retried(
     progress = fanout_store.run_progress(campaign.campaign_id, SINGLE_RUN)
     assert (progress.chunked, progress.segments_done) == (len(phones), SEGMENTS)  # counted once
     assert fanout_store.audience_total(campaign.campaign_id) == len(phones)
+
+
+# --- dead-lettered chunks -------------------------------------------------------------------------
+
+
+def test_a_chunk_that_ends_in_the_dlq_counts_its_unfinished_recipients_and_the_run_completes(
+    local: LocalRuntime,
+) -> None:
+    phones = numbers("212", 4)
+    add_subscribers(local, phones, "alerts")
+    campaign = store_campaign("cmp_dlq", schedule=Schedule(kind="once", at=START), messages_per_second=1)
+    throttle = ProviderError(ErrorKind.THROTTLED, "429", "throttled")
+    # The carrier throttles the first message for good: every backoff of every delivery of the chunk.
+    local.simulator.injected_errors.extend([throttle] * 6 * fanout.SEND_QUEUE_MAX_RECEIVES)
+    fanout.start(campaign.campaign_id)
+    run_fanout(local)
+    chunk, *others = take_chunks(local)
+    for attempt in range(1, fanout.SEND_QUEUE_MAX_RECEIVES):
+        deliver(local, chunk, attempt)
+        assert sends.chunk_totals(chunk.campaign_id) == {}  # SQS will try again
+    failed = deliver(local, chunk, fanout.SEND_QUEUE_MAX_RECEIVES)  # the last one: on to SendDLQ
+    assert failed["batchItemFailures"]
+    totals = sends.chunk_totals(campaign.campaign_id)
+    assert totals == {"failed.dead_lettered": len(chunk.recipients), "recipients": len(chunk.recipients)}
+    assert record(campaign.campaign_id).campaign.status is Status.RUNNING  # the other chunks to go
+
+    for other in others:
+        deliver(local, other)
+    assert record(campaign.campaign_id).campaign.status is Status.COMPLETED
+    sent = len(phones) - len(chunk.recipients)
+    assert sends.chunk_totals(campaign.campaign_id)["sent"] == sent
+    # Redriven from the DLQ later, the dead-lettered chunk is a completed one: nothing is sent.
+    deliver(local, chunk, 1)
+    assert sum(sends_per_number(local, campaign.campaign_id).values()) == sent
+    assert sends.chunk_totals(campaign.campaign_id)["failed.dead_lettered"] == len(chunk.recipients)
+
+
+def test_a_chunk_that_crashes_on_its_last_delivery_keeps_what_went_out(
+    local: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phones = numbers("212", 5)
+    add_subscribers(local, phones, "alerts")
+    campaign = store_campaign("cmp_crash", schedule=Schedule(kind="once", at=START))
+    fanout.start(campaign.campaign_id)
+    run_fanout(local)
+    chunk = take_chunks(local)[0]
+    deliver(local, chunk)  # sends to the chunk's recipients, then (below) the result write is lost
+    assert sends_per_number(local, campaign.campaign_id) == dict.fromkeys(chunk.recipients, 1)
+    # Start again as if the first result never landed: the retries recount from the records.
+    local.client("dynamodb").delete_item(
+        TableName=local.table_name("CampaignsTable"),
+        Key={"pk": {"S": f"CAMPAIGN#{campaign.campaign_id}"}, "sk": {"S": f"CHUNK#{chunk.chunk_id}"}},
+    )
+    monkeypatch.setattr(fanout, "check_run", lambda _campaign_id, _run_id: False)
+
+    def crashes(_chunk: SendChunk, *, time_left: Any) -> Any:
+        raise Crash("the sender dies on every delivery")
+
+    monkeypatch.setattr(sender_handler, "process_chunk", crashes)
+    failed = deliver(local, chunk, fanout.SEND_QUEUE_MAX_RECEIVES)
+    assert failed["batchItemFailures"]
+    # Nothing was counted by the crashing attempt: every recipient is recorded dead-lettered once.
+    assert sends.chunk_totals(campaign.campaign_id)["failed.dead_lettered"] == len(chunk.recipients)
+    assert not fanout.chunk_dead_lettered(chunk, {"sent": 1}, "again")  # the result is written once
+
+
+def test_the_dead_letter_threshold_is_the_send_queue_redrive_policy() -> None:
+    template = load_template()
+    policy = template["Resources"]["SendQueue"]["Properties"]["RedrivePolicy"]
+    assert policy["maxReceiveCount"] == fanout.SEND_QUEUE_MAX_RECEIVES

@@ -5,8 +5,11 @@ holds it) is made visible again after the delay the service asks for and reporte
 SQS delivers it again; its progress is already recorded (services/sender.py). A body that is not
 a send chunk fails every time and ends in SendDLQ with its cause. After a chunk's result is
 recorded (or found recorded), the fan-out's completion check sees whether its run is complete.
+A chunk that fails its last delivery (SendQueue's maxReceiveCount) is on its way to SendDLQ: the
+recipients it had not finished are recorded as failed.dead_lettered, so its run can complete.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -43,6 +46,15 @@ def _metrics(counts: dict[str, int]) -> None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+def _dead_lettered(chunk: SendChunk, counted: Mapping[str, int], why: str) -> None:
+    """The chunk fails its last delivery and goes to SendDLQ: its result is recorded so its run
+    can complete. A failure here is logged; the chunk still goes to the DLQ with its cause."""
+    try:
+        fanout.chunk_dead_lettered(chunk, counted, why)
+    except Exception:
+        logger.exception("dead-lettered chunk not recorded", extra={"chunk_id": chunk.chunk_id})
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
@@ -57,14 +69,25 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return float(context.get_remaining_time_in_millis()) / 1000
 
     def record_handler(record: ChunkRecord) -> str:
-        result = process_chunk(record.body, time_left=time_left)
+        chunk = record.body
+        last_delivery = int(record.attributes.ApproximateReceiveCount) >= fanout.SEND_QUEUE_MAX_RECEIVES
+        try:
+            result = process_chunk(chunk, time_left=time_left)
+        except Exception as exc:
+            if last_delivery:
+                _dead_lettered(chunk, {}, type(exc).__name__)
+            raise
         if result.outcome == "completed":
             _metrics(dict(result.counts))
         if result.outcome in ("completed", "already_completed"):
             # The last chunk of a run completes its campaign; a retry of it checks again.
-            fanout.chunk_finished(record.body)
+            fanout.chunk_finished(chunk)
         if result.outcome == "retry":
-            delay_message(settings().send_queue_url, record.receiptHandle, result.retry_after_seconds or 0)
+            if last_delivery:  # no delay: the chunk is not delivered again
+                _dead_lettered(chunk, result.counts, result.detail or "retry")
+            else:
+                delay = result.retry_after_seconds or 0
+                delay_message(settings().send_queue_url, record.receiptHandle, delay)
             raise ChunkLeftForRetry(result.detail or "retry")
         return result.outcome
 

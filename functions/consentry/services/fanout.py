@@ -26,7 +26,8 @@ Nothing polls per recipient: recipients wait either on the send queue or as park
 
 Completion: the run item's exactly-once tallies (store/fanout.py RUN#) say when every segment
 finished, and every recipient put into a chunk reached a terminal state; with none of the run's
-chunks parked, `check_run` moves the campaign on (services/campaigns.complete_run). It runs
+chunks parked, `check_run` moves the campaign on (services/campaigns.complete_run). A chunk
+that ends in SendDLQ counts its unfinished recipients as failed.dead_lettered. The check runs
 after a segment's last page, after a release, and after each chunk result (the sender handler),
 and again when any of those is retried, so a crash between the last write and the check is
 picked up by the retry.
@@ -34,7 +35,7 @@ picked up by the retry.
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -54,6 +55,7 @@ from consentry.services import campaigns as campaign_service
 from consentry.services import scheduling
 from consentry.store import campaigns as campaign_store
 from consentry.store import fanout as store
+from consentry.store import sends
 from consentry.store.fanout import FanoutProgress, PageDeltas
 
 logger = Logger(child=True)
@@ -68,6 +70,13 @@ NOW_BUCKET = "now"
 NO_WINDOW_BEFORE_DEADLINE = "no_window_before_deadline"
 UNKNOWN_TIME_ZONE = "unknown_time_zone"
 INVALID_NUMBER = gate.INVALID_NUMBER
+
+#: SendQueue's RedrivePolicy maxReceiveCount (template.yaml; a test keeps the two equal): a chunk
+#: that fails on this delivery goes to SendDLQ, and its unfinished recipients count as
+#: DEAD_LETTERED (`chunk_dead_lettered`).
+SEND_QUEUE_MAX_RECEIVES = 5
+DEAD_LETTERED = "failed.dead_lettered"
+SEGMENTS = "segments"
 
 #: Statuses in which a run keeps going (a paused run parks what it would have enqueued).
 ACTIVE_STATUSES = frozenset({Status.RUNNING, Status.PAUSED})
@@ -559,3 +568,41 @@ def check_run(campaign_id: str, run_id: str) -> bool:
 def chunk_finished(chunk: SendChunk) -> bool:
     """After the sender recorded a chunk's result (or found it recorded): is the run complete?"""
     return check_run(chunk.campaign_id, chunk.run_id)
+
+
+def chunk_dead_lettered(chunk: SendChunk, counted: Mapping[str, int], why: str) -> bool:
+    """The chunk's last allowed delivery failed, so SQS moves it to SendDLQ: record its result.
+
+    `counted` is what that last attempt accounted for (the sender recounts earlier attempts'
+    recipients from their reservations and records); every other recipient is terminal as
+    `failed.dead_lettered`. The result is the chunk's one result (store/sends.py), so the run can
+    complete, and a copy redriven from the DLQ later is skipped like any completed chunk: it
+    sends nothing. True when this call recorded it.
+    """
+    counts: Counter[str] = Counter(
+        {name: number for name, number in counted.items() if _is_terminal(name) or name == SEGMENTS}
+    )
+    accounted = sum(number for name, number in counts.items() if _is_terminal(name))
+    unfinished = max(0, len(chunk.recipients) - accounted)
+    if unfinished:
+        counts[DEAD_LETTERED] += unfinished
+    first = sends.complete_chunk(
+        chunk.campaign_id, chunk.chunk_id, counts, recipients=accounted + unfinished, now=clock.now()
+    )
+    if first:
+        logger.error(
+            "chunk dead-lettered",
+            extra={
+                "campaign_id": chunk.campaign_id,
+                "chunk_id": chunk.chunk_id,
+                "unfinished": unfinished,
+                "why": why,
+            },
+        )
+    check_run(chunk.campaign_id, chunk.run_id)
+    return first
+
+
+def _is_terminal(count_name: str) -> bool:
+    """The chunk-result counts that are recipients in a terminal state (services/sender.py)."""
+    return count_name in ("sent", "unknown") or count_name.startswith(("suppressed.", "failed."))
