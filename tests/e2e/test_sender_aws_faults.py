@@ -154,3 +154,28 @@ def test_a_throttled_counter_write_of_a_receipt_is_still_counted(
     run_campaign(runtime, "cmp_throttled_counter")
     assert fault.injected == 1
     assert_accounted(runtime, "cmp_throttled_counter", sent=3)
+
+
+def status_write(operation: str, params: dict[str, Any]) -> bool:
+    return operation == "UpdateItem" and "#status_at" in params.get("ExpressionAttributeNames", {})
+
+
+def test_a_receipt_status_write_that_lost_its_answer_is_counted_once(
+    runtime: LocalRuntime, faults: Callable[[Fault], Fault]
+) -> None:
+    # The SDK sends the landed status write again; its condition fails on the status it set.
+    # Before, that receipt was taken for a duplicate and never counted: pending forever.
+    fault = faults(ThrottleOnce(status_write, nth=2, lost_answers=True))
+    run_campaign(runtime, "cmp_lost_status")
+    assert fault.injected == 1
+    assert_accounted(runtime, "cmp_lost_status", sent=3)
+
+
+def test_a_receipt_counter_write_that_lost_its_answer_is_counted_once(
+    runtime: LocalRuntime, faults: Callable[[Fault], Fault]
+) -> None:
+    # Before, the repeated ADD counted that receipt twice (delivered 4 of 3 sent).
+    fault = faults(ThrottleOnce(campaign_counter, lost_answers=True))
+    run_campaign(runtime, "cmp_lost_counter")
+    assert fault.injected == 1
+    assert_accounted(runtime, "cmp_lost_counter", sent=3)

@@ -18,8 +18,10 @@ refused with `ReceiptBeforeRecord` where the caller can have it retried (the SNS
 retries the event, then puts it on the dead-letter queue with the cause); otherwise, or once it is
 old, it is kept as an orphan.
 
-Counting is at most once: a crash between the status write and the counter write loses those
-counts rather than doubling them on the retry.
+Counting is once per status raise, also when the SDK sends a write again after it landed (the
+status write knows its own attempt, store/messages.py; the counter write is `counters.add_once`)
+and when DynamoDB throttles the counter write (retried there). Only a crash between the status
+write and the counter write loses those counts, rather than doubling them on the retry.
 """
 
 import json
@@ -110,7 +112,7 @@ def process_receipts(receipts: Iterable[ReceiptInput], *, retry_unrecorded: bool
         # Whatever was applied is counted, even when a later receipt of the batch failed: the
         # retry finds those statuses already set and would not count them again.
         for campaign_id, changes in deltas.items():
-            counters.add(campaign_id, changes)
+            counters.add_once(campaign_id, changes)
     return dict(outcomes)
 
 

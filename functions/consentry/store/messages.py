@@ -15,9 +15,12 @@ the attributes they carry (kind, campaign_id, idempotency_key, topic, state, seg
 
 Receipts add to MSG# items: status (queued < sent < unknown < delivered|failed, only ever
 raised), status_at (event time ISO), status_reason, status_error_code, receipt_id,
-receipt_provider, receipt_updated_at, delivered_at.
+receipt_provider, receipt_updated_at, delivered_at, status_before (the status the last raise
+replaced) and receipt_attempt (random per status write: when the SDK sends a write that landed
+again, its failed condition shows our own attempt, so the raise is still ours to count once).
 """
 
+import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -210,15 +213,22 @@ def record_delivery_status(
     allowed = "attribute_not_exists(#status)"
     if lower:
         allowed += f" OR #status IN ({', '.join(f':lower{index}' for index in range(len(lower)))})"
+    fields["receipt_attempt"] = attempt = uuid.uuid4().hex[:16]
     values = {f":{key}": codec.to_value(value) for key, value in fields.items()}
     values.update({f":lower{index}": {"S": status.value} for index, status in enumerate(lower)})
+    values[":no_status"] = {"S": ""}
     try:
         response = client("dynamodb").update_item(
             TableName=settings().messages_table,
             Key={"pk": {"S": f"MSG#{receipt.message_id}"}, "sk": {"S": "MSG"}},
-            UpdateExpression="SET " + ", ".join(f"#{key} = :{key}" for key in fields),
+            UpdateExpression="SET "
+            + ", ".join(f"#{key} = :{key}" for key in fields)
+            + ", #status_before = if_not_exists(#status, :no_status)",
             ConditionExpression=f"attribute_exists(pk) AND ({allowed})",
-            ExpressionAttributeNames={f"#{key}": key for key in fields},
+            ExpressionAttributeNames={
+                **{f"#{key}": key for key in fields},
+                "#status_before": "status_before",
+            },
             ExpressionAttributeValues=values,
             ReturnValues="ALL_OLD",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -230,7 +240,12 @@ def record_delivery_status(
         item: Mapping[str, Any] | None = cast(Mapping[str, Any], exc.response).get("Item")
         if not item:
             return StatusChange.UNKNOWN_MESSAGE, None
-        return StatusChange.STALE, codec.from_item(item)
+        found = codec.from_item(item)
+        if found.get("receipt_attempt") == attempt:
+            # This very write landed and the SDK sent it again (its answer was lost): applied,
+            # and the message as it was before is the one our write replaced.
+            return StatusChange.APPLIED, {**found, "status": found.get("status_before") or None}
+        return StatusChange.STALE, found
     return StatusChange.APPLIED, codec.from_item(response.get("Attributes", {}))
 
 
