@@ -20,7 +20,6 @@ from botocore.exceptions import ClientError
 from consentry.domain.campaign import Campaign, Status
 from consentry.domain.chunks import SINGLE_RUN, SendChunk, run_id_for
 from consentry.domain.schedule import Schedule
-from consentry.handlers import sender as sender_handler
 from consentry.providers.base import ErrorKind, ProviderError
 from consentry.services import campaigns as campaign_service
 from consentry.services import fanout
@@ -460,25 +459,27 @@ def test_a_chunk_that_crashes_on_its_last_delivery_keeps_what_went_out(
     campaign = store_campaign("cmp_crash", schedule=Schedule(kind="once", at=START))
     fanout.start(campaign.campaign_id)
     run_fanout(local)
-    chunk = take_chunks(local)[0]
-    deliver(local, chunk)  # sends to the chunk's recipients, then (below) the result write is lost
-    assert sends_per_number(local, campaign.campaign_id) == dict.fromkeys(chunk.recipients, 1)
-    # Start again as if the first result never landed: the retries recount from the records.
-    local.client("dynamodb").delete_item(
-        TableName=local.table_name("CampaignsTable"),
-        Key={"pk": {"S": f"CAMPAIGN#{campaign.campaign_id}"}, "sk": {"S": f"CHUNK#{chunk.chunk_id}"}},
-    )
-    monkeypatch.setattr(fanout, "check_run", lambda _campaign_id, _run_id: False)
+    chunk, *others = take_chunks(local)
+    complete_chunk = sends.complete_chunk
 
-    def crashes(_chunk: SendChunk, *, time_left: Any) -> Any:
-        raise Crash("the sender dies on every delivery")
+    def crash_once(*args: Any, **kwargs: Any) -> bool:
+        monkeypatch.setattr(sends, "complete_chunk", complete_chunk)
+        raise Crash("the sender dies after its sends, before the chunk result")
 
-    monkeypatch.setattr(sender_handler, "process_chunk", crashes)
-    failed = deliver(local, chunk, fanout.SEND_QUEUE_MAX_RECEIVES)
+    monkeypatch.setattr(sends, "complete_chunk", crash_once)
+    failed = deliver(local, chunk, fanout.SEND_QUEUE_MAX_RECEIVES)  # its last delivery
     assert failed["batchItemFailures"]
-    # Nothing was counted by the crashing attempt: every recipient is recorded dead-lettered once.
-    assert sends.chunk_totals(campaign.campaign_id)["failed.dead_lettered"] == len(chunk.recipients)
-    assert not fanout.chunk_dead_lettered(chunk, {"sent": 1}, "again")  # the result is written once
+    assert sends_per_number(local, campaign.campaign_id) == dict.fromkeys(chunk.recipients, 1)
+    # The crashing attempt counted nothing: the message records say who was sent, once.
+    totals = sends.chunk_totals(campaign.campaign_id)
+    assert totals["sent"] == totals["recipients"] == len(chunk.recipients)
+    assert "failed.dead_lettered" not in totals
+    assert not fanout.chunk_dead_lettered(chunk, None, "again")  # the result is written once
+    for other in others:
+        deliver(local, other)
+    assert record(campaign.campaign_id).campaign.status is Status.COMPLETED
+    progress = fanout_store.run_progress(campaign.campaign_id, SINGLE_RUN)
+    assert progress.done == progress.chunked == len(phones)
 
 
 def test_the_dead_letter_threshold_is_the_send_queue_redrive_policy() -> None:

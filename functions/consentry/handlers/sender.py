@@ -46,7 +46,7 @@ def _metrics(counts: dict[str, int]) -> None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-def _dead_lettered(chunk: SendChunk, counted: Mapping[str, int], why: str) -> None:
+def _dead_lettered(chunk: SendChunk, counted: Mapping[str, int] | None, why: str) -> None:
     """The chunk fails its last delivery and goes to SendDLQ: its result is recorded so its run
     can complete. A failure here is logged; the chunk still goes to the DLQ with its cause."""
     try:
@@ -75,7 +75,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             result = process_chunk(chunk, time_left=time_left)
         except Exception as exc:
             if last_delivery:
-                _dead_lettered(chunk, {}, type(exc).__name__)
+                _dead_lettered(chunk, None, type(exc).__name__)
             raise
         if result.outcome == "completed":
             _metrics(dict(result.counts))

@@ -570,15 +570,18 @@ def chunk_finished(chunk: SendChunk) -> bool:
     return check_run(chunk.campaign_id, chunk.run_id)
 
 
-def chunk_dead_lettered(chunk: SendChunk, counted: Mapping[str, int], why: str) -> bool:
+def chunk_dead_lettered(chunk: SendChunk, counted: Mapping[str, int] | None, why: str) -> bool:
     """The chunk's last allowed delivery failed, so SQS moves it to SendDLQ: record its result.
 
     `counted` is what that last attempt accounted for (the sender recounts earlier attempts'
-    recipients from their reservations and records); every other recipient is terminal as
-    `failed.dead_lettered`. The result is the chunk's one result (store/sends.py), so the run can
-    complete, and a copy redriven from the DLQ later is skipped like any completed chunk: it
-    sends nothing. True when this call recorded it.
+    recipients from their reservations and records); None when the attempt died without a count:
+    then the message records of the chunk's recipients say what went out. Every other recipient
+    is terminal as `failed.dead_lettered`. The result is the chunk's one result (store/sends.py),
+    so the run can complete, and a copy redriven from the DLQ later is skipped like any completed
+    chunk: it sends nothing. True when this call recorded it.
     """
+    if counted is None:
+        counted = _recorded_outcomes(chunk)
     counts: Counter[str] = Counter(
         {name: number for name, number in counted.items() if _is_terminal(name) or name == SEGMENTS}
     )
@@ -601,6 +604,19 @@ def chunk_dead_lettered(chunk: SendChunk, counted: Mapping[str, int], why: str) 
         )
     check_run(chunk.campaign_id, chunk.run_id)
     return first
+
+
+def _recorded_outcomes(chunk: SendChunk) -> Counter[str]:
+    """What the chunk's message records say went out (counted as services/sender.py counts them)."""
+    message_ids = [sends.campaign_message_id(chunk.send_key, phone) for phone in chunk.recipients]
+    counts: Counter[str] = Counter()
+    for record in sends.message_records(message_ids).values():
+        if record.state == "failed":
+            counts["failed." + (record.reason or "unknown")] += 1
+            continue
+        counts["sent" if record.state == "sent" else "unknown"] += 1
+        counts[SEGMENTS] += record.segments
+    return counts
 
 
 def _is_terminal(count_name: str) -> bool:
