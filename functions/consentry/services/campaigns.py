@@ -1,4 +1,5 @@
-"""Campaigns for the admin API: create, list, preview (dry run), schedule, pause, resume, cancel.
+"""Campaigns for the admin API: create, list, preview (dry run), schedule, pause, resume, cancel;
+and for the fan-out: a run begins (`begin_run`) and completes (`complete_run`).
 
 Every change reads the campaign, decides with the domain (`transition`, `check_spec`), makes
 the idempotent EventBridge Scheduler call it needs, then writes the campaign conditioned on
