@@ -15,7 +15,7 @@ import pytest
 
 from consentry import clock
 from consentry.services.reports import campaign_report
-from consentry.store import sends
+from consentry.store import counters, sends
 from consentry.store.aws import client
 from consentry_local.faults import FailOnce, ThrottleOnce
 from consentry_local.runtime import LocalRuntime
@@ -179,3 +179,16 @@ def test_a_receipt_counter_write_that_lost_its_answer_is_counted_once(
     run_campaign(runtime, "cmp_lost_counter")
     assert fault.injected == 1
     assert_accounted(runtime, "cmp_lost_counter", sent=3)
+
+
+def test_a_throttled_request_never_reaches_the_emulator(
+    runtime: LocalRuntime, faults: Callable[[Fault], Fault]
+) -> None:
+    # The injector's own promise: botocore hands every request to the emulator's handler too, so
+    # a throttle that did not point the request elsewhere was applied and then sent again.
+    throttle = faults(ThrottleOnce(campaign_counter))
+    counters.add("cmp_injector", {"throttled": 1})
+    lost = faults(ThrottleOnce(campaign_counter, lost_answers=True))
+    counters.add("cmp_injector", {"lost": 1})
+    assert throttle.injected == lost.injected == 1
+    assert counters.totals("cmp_injector") == {"throttled": 1, "lost": 2}  # `add` is not replay-safe
