@@ -203,6 +203,7 @@ class LocalRuntime:
             moto_speedups.install_update_expression_cache()
             moto_speedups.install_serialiser_shortcut()
             moto_speedups.install_dispatch_shortcut()
+            moto_speedups.install_partition_queries()
 
             self._mock = mock_aws()
             self._mock.start()

@@ -156,3 +156,52 @@ def test_queues_are_polled_only_when_a_message_is_visible(runtime: LocalRuntime)
     assert message["Body"] == "hello"
     assert message["MessageAttributes"]["kind"]["StringValue"] == "greeting"
     assert not moto_speedups.has_visible_messages(arn)  # in flight is not visible
+
+
+def test_a_query_reads_its_partition_in_order_and_pages_through_it(runtime: LocalRuntime) -> None:
+    client = runtime.client("dynamodb")
+    client.create_table(
+        TableName="ranged",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "owner", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_owner",
+                "KeySchema": [{"AttributeName": "owner", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for partition in ("a", "b"):
+        for index in (3, 1, 2, 0):
+            client.put_item(
+                TableName="ranged",
+                Item={"pk": {"S": partition}, "sk": {"S": f"k{index}"}, "owner": {"S": f"o{index % 2}"}},
+            )
+
+    def keys(**kwargs: Any) -> tuple[list[str], Any]:
+        page = client.query(TableName="ranged", **kwargs)
+        return [f"{item['pk']['S']}{item['sk']['S']}" for item in page["Items"]], page.get("LastEvaluatedKey")
+
+    condition = {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "b"}}}
+    assert keys(**condition)[0] == ["bk0", "bk1", "bk2", "bk3"]
+    assert keys(**condition, ScanIndexForward=False)[0] == ["bk3", "bk2", "bk1", "bk0"]
+    first, start = keys(**condition, Limit=3)
+    rest, end = keys(**condition, Limit=3, ExclusiveStartKey=start)
+    assert (first, rest, end) == (["bk0", "bk1", "bk2"], ["bk3"], None)
+    assert keys(
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues={":pk": {"S": "a"}, ":prefix": {"S": "k1"}},
+    )[0] == ["ak1"]
+    assert keys(**{**condition, "ExpressionAttributeValues": {":pk": {"S": "none"}}})[0] == []
+    by_owner = keys(
+        IndexName="by_owner",
+        KeyConditionExpression="owner = :o",
+        ExpressionAttributeValues={":o": {"S": "o1"}},
+    )[0]
+    assert sorted(by_owner) == ["ak1", "ak3", "bk1", "bk3"]
