@@ -192,3 +192,22 @@ def test_a_throttled_request_never_reaches_the_emulator(
     counters.add("cmp_injector", {"lost": 1})
     assert throttle.injected == lost.injected == 1
     assert counters.totals("cmp_injector") == {"throttled": 1, "lost": 2}  # `add` is not replay-safe
+
+
+def reply_claim(operation: str, params: dict[str, Any]) -> bool:
+    return operation == "PutItem" and params.get("Item", {}).get("state", {}).get("S") == "sending"
+
+
+def test_a_stop_whose_reply_claim_lost_its_answer_is_confirmed_once(
+    runtime: LocalRuntime, faults: Callable[[Fault], Fault]
+) -> None:
+    # Before, the repeated claim found the reply already "sending", took it for an earlier
+    # delivery's, and the confirmation never went out.
+    subscribe(PHONES[:1])
+    fault = faults(ThrottleOnce(reply_claim, lost_answers=True))
+    runtime.text_in(PHONES[0], "STOP")
+    runtime.run_until_idle(max_virtual=timedelta(minutes=10))
+    assert fault.injected == 1
+    replies = [entry for entry in runtime.simulator.log_entries() if entry["to"] == PHONES[0]]
+    assert len(replies) == 1
+    assert "unsubscribed" in replies[0]["body"]

@@ -332,15 +332,22 @@ def awaited_replies(phone: str, now: datetime) -> list[dict[str, Any]]:
 
 
 def _put_new(item: dict[str, Any]) -> bool:
-    """Write `item` unless its key exists; False when it did (an earlier delivery wrote it)."""
+    """Write `item` unless its key exists; False when it did (an earlier delivery wrote it).
+
+    `put_attempt` (random per call) tells this write, sent again by the SDK after it landed (its
+    answer lost), from an earlier delivery's: the first is still ours (True).
+    """
+    attempt = uuid.uuid4().hex[:16]
     try:
         client("dynamodb").put_item(
             TableName=settings().messages_table,
-            Item=codec.to_item(item),
+            Item=codec.to_item({**item, "put_attempt": attempt}),
             ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
+            found: Mapping[str, Any] = cast(Mapping[str, Any], exc.response).get("Item") or {}
+            return bool(found.get("put_attempt", {}).get("S") == attempt)
         raise
     return True
