@@ -262,6 +262,7 @@ def campaign_chapter(story: Story, people: list[str]) -> tuple[str, dict[str, An
 
 # -- chapter 4: report and invariants ---------------------------------------------------------------
 def print_report(story: Story, campaign_id: str, workdir: Path) -> dict[str, Any]:
+    from consentry.commands.campaign import run_text
     from consentry.commands.report import campaign_table
     from consentry.domain.report import CampaignReport
     from consentry.domain.report_html import render_campaign_report
@@ -269,6 +270,8 @@ def print_report(story: Story, campaign_id: str, workdir: Path) -> dict[str, Any
     raw = story.api("GET", f"/campaigns/{campaign_id}/report")
     report = CampaignReport.model_validate(raw)
     print(campaign_table(report))
+    campaign = story.api("GET", f"/campaigns/{campaign_id}")
+    print(f"  campaign status: {campaign.get('status')}; run {run_text(campaign)}")
     page = workdir / "report.html"
     page.write_text(render_campaign_report(report), encoding="utf-8")
     print(f"  HTML report: {page}")
@@ -311,6 +314,8 @@ def verify_campaign(story: Story, campaign_id: str, report: dict[str, Any]) -> N
     accounted = report.get("pending") == 0 and handed_over == len(log)
     story.check("every audience member is accounted for, and sent matches the carrier's log", accounted,
                 f"{outcomes}, carrier saw {len(log)}")  # fmt: skip
+    status = story.api("GET", f"/campaigns/{campaign_id}").get("status")
+    story.check("the campaign completed once every recipient was terminal", status == "completed", status)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -218,7 +218,7 @@ def _trigger_text(campaign: Mapping[str, Any]) -> str:
     return str(trigger["expression"]) + (f" {zone}" if zone and zone != "UTC" else "")
 
 
-def _run_text(campaign: Mapping[str, Any]) -> str:
+def run_text(campaign: Mapping[str, Any]) -> str:
     """The run going on or the last one: '<run id> started ..., completed ... (done/chunked)'."""
     run = campaign.get("run")
     if not run:
@@ -244,7 +244,7 @@ def _print_campaign(campaign: Mapping[str, Any]) -> None:
         ),
         ("topic", f"{campaign['topic']} ({campaign['message_class']})"),
         ("trigger", _trigger_text(campaign)),
-        ("run", _run_text(campaign)),
+        ("run", run_text(campaign)),
         ("version", str(campaign["version"])),
         ("template", " ".join(campaign["template"].split())),
     ]
