@@ -23,8 +23,6 @@ from consentry_local.runtime import LocalRuntime
 #: Where a throttled request is pointed while the emulator's own before-send handler runs: moto
 #: passes over an address it does not serve, so the request never reaches a backend.
 _NOWHERE = "http://throttled.invalid/"
-
-
 _DYNAMODB_THROTTLE = "ProvisionedThroughputExceededException"
 
 
@@ -70,20 +68,17 @@ class AwsThrottling:
         if not self._chosen(target, request):
             return None
         self.injected += 1
+        address = request.url
         if not self.lost_answers:
-            self._addresses[id(request)] = request.url
+            self._addresses[id(request)] = address
             request.url = _NOWHERE
-        code = (
-            "ProvisionedThroughputExceededException"
-            if target.startswith("DynamoDB")
-            else "ThrottlingException"
-        )
+        code = _DYNAMODB_THROTTLE if target.startswith("DynamoDB") else "ThrottlingException"
         body = json.dumps({"__type": code, "message": "injected fault"}).encode()
         raw = _RawBody(body)
         headers = HTTPHeaders()
         headers["x-amzn-ErrorType"] = code
         headers["Content-Type"] = "application/x-amz-json-1.0"
-        return AWSResponse(request.url, 400, headers, raw)
+        return AWSResponse(address, 400, headers, raw)
 
 
 class ThrottleOnce(AwsThrottling):
