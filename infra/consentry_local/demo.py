@@ -46,6 +46,7 @@ STOP_FORMS = ["STOP", "stop", "Stop please", "UNSUBSCRIBE", "ALTO", "please stop
 OTHER_SENSE = ["can I cancel my appointment?", "when does the sale end?", "I'll stop by tomorrow",
                "please don't cancel my order", "when does the promo start?"]  # fmt: skip
 TEXTS_PER_WAVE = 40
+MIN_SUBSCRIBERS = 40  # the STOP forms, HELP askers and other-sense talkers are drawn from them
 CTIA_ELEMENTS = ("Msg & data rates may apply", "HELP", "STOP", "Terms:", "Privacy:")
 TWILIO_TOKEN = "local-twilio-auth-token"  # noqa: S105 - the local runtime's fixed test token
 FIRST_NAMES = ["Ana", "Ben", "Chloé", "Dev", "Eli", "Fatima", "Gus", "Hana", "Ivo", "Jo", ""]
@@ -320,8 +321,10 @@ def verify_campaign(story: Story, campaign_id: str, report: dict[str, Any]) -> N
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="consentry demo")
-    parser.add_argument("--subscribers", type=int, default=400)
+    parser.add_argument("--subscribers", type=int, default=1000)
     args = parser.parse_args(argv)
+    if args.subscribers < MIN_SUBSCRIBERS:
+        parser.error(f"--subscribers must be at least {MIN_SUBSCRIBERS}: the story needs that many people")
     logging.getLogger("aws_lambda_powertools").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     started = time.monotonic()

@@ -8,7 +8,7 @@ from consentry.commands import CommandError
 
 def register(subparsers: Any) -> None:
     demo = subparsers.add_parser("demo", help="run the end-to-end story on the local runtime")
-    demo.add_argument("--subscribers", type=int, default=400, help="simulated subscribers (default 400)")
+    demo.add_argument("--subscribers", type=int, help="simulated subscribers (default 1,000)")
     demo.set_defaults(func=_demo)
 
 
@@ -17,4 +17,4 @@ def _demo(args: argparse.Namespace) -> int:
         from consentry_local.demo import main
     except ImportError as exc:
         raise CommandError(f"the local runtime is not installed ({exc}); install consentry[local]") from exc
-    return main(["--subscribers", str(args.subscribers)])
+    return main([] if args.subscribers is None else ["--subscribers", str(args.subscribers)])
