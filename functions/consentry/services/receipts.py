@@ -26,7 +26,7 @@ write and the counter write loses those counts, rather than doubling them on the
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -111,9 +111,41 @@ def process_receipts(receipts: Iterable[ReceiptInput], *, retry_unrecorded: bool
     finally:
         # Whatever was applied is counted, even when a later receipt of the batch failed: the
         # retry finds those statuses already set and would not count them again.
-        for campaign_id, changes in deltas.items():
-            counters.add_once(campaign_id, changes)
+        _count(deltas)
     return dict(outcomes)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    outcomes: dict[str, int]
+    #: position in the batch -> why that receipt was not applied (the caller has it retried)
+    failures: dict[int, Exception]
+
+
+def process_each(receipts: Sequence[ReceiptInput], *, retry_unrecorded: bool) -> BatchResult:
+    """Like `process_receipts`, but a receipt that fails does not stop the others.
+
+    For a queue's batch: the failed positions are retried alone by the caller, the rest are
+    applied, and each campaign's counters still take one write for the whole batch.
+    """
+    now = clock.now()
+    outcomes: Counter[str] = Counter()
+    failures: dict[int, Exception] = {}
+    deltas: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    try:
+        for position, item in enumerate(receipts):
+            try:
+                outcomes[_process_one(item, now, deltas, retry_unrecorded)] += 1
+            except Exception as exc:  # any failure is this receipt's alone: it is retried
+                failures[position] = exc
+    finally:
+        _count(deltas)
+    return BatchResult(dict(outcomes), failures)
+
+
+def _count(deltas: Mapping[str, Counter[str]]) -> None:
+    for campaign_id, changes in deltas.items():
+        counters.add_once(campaign_id, changes)
 
 
 def _process_one(
