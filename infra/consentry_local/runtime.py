@@ -96,6 +96,7 @@ class QueueSource:
     partial_batch: bool
     visibility_timeout: int
     concurrency: int = 1  # batches in flight at once (the event's ScalingConfig.MaximumConcurrency)
+    batching_window: float = 0.0  # MaximumBatchingWindowInSeconds: how long a batch may wait to fill
 
 
 @dataclass
@@ -167,6 +168,9 @@ class LocalRuntime:
         self.routes: list[Route] = []
         self.queue_sources: list[QueueSource] = []
         self.sns_subscribers: dict[str, list[str]] = {}  # topic arn -> function logical ids
+        self.sns_queues: dict[str, list[tuple[str, bool]]] = {}  # topic arn -> (queue url, raw delivery)
+        #: queue url -> (when the batch is due, messages received for it): a filling batch window
+        self.filling: dict[str, tuple[datetime, list[dict[str, Any]]]] = {}
         self.hidden: list[HiddenMessage] = []
         self.async_retries: list[AsyncRetry] = []
         self.invocations: list[Invocation] = []
@@ -323,11 +327,18 @@ class LocalRuntime:
                                 spec.logical_id,
                                 int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1)),
                             ),
+                            batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
                         )
                     )
                 elif source.type == "SNS":
                     topic_arn = self.stack.resolve(props["Topic"])
                     self.sns_subscribers.setdefault(topic_arn, []).append(spec.logical_id)
+        for subscription in self.stack.of_type("AWS::SNS::Subscription").values():
+            wired = subscription["Properties"]
+            if wired["Protocol"] == "sqs":
+                queue_url = self._queue_url_for_arn(self.stack.resolve(wired["Endpoint"]))
+                raw = str(wired.get("RawMessageDelivery", False)).lower() == "true"
+                self.sns_queues.setdefault(self.stack.resolve(wired["TopicArn"]), []).append((queue_url, raw))
         # Specific routes before greedy {proxy+} ones, as API Gateway matches them.
         self.routes.sort(key=lambda route: "+}" in route.resource)
 
@@ -431,9 +442,14 @@ class LocalRuntime:
 
     # ------------------------------------------------------------------ SNS
     def publish(self, topic_logical_id: str, message: str | dict[str, Any]) -> None:
-        """Deliver an SNS notification to every subscribed function (async invoke semantics)."""
+        """Deliver an SNS notification to every subscribed function (async invoke semantics) and
+        queue (raw: the message itself is the body; otherwise SNS's notification JSON)."""
         topic_arn = self.stack.physical[topic_logical_id]["Ref"]
         text = message if isinstance(message, str) else json.dumps(message)
+        for queue_url, raw in self.sns_queues.get(topic_arn, []):
+            notification = events.sns_event(topic_arn, text, self.clock.now())["Records"][0]["Sns"]
+            body = text if raw else json.dumps(notification)
+            self.client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
         for function in self.sns_subscribers.get(topic_arn, []):
             event = events.sns_event(topic_arn, text, self.clock.now())
             self._invoke_async(function, event)
@@ -485,16 +501,7 @@ class LocalRuntime:
         for source in self.queue_sources:
             batches = []
             for _ in range(source.concurrency):
-                if self._mock is not None and not moto_speedups.has_visible_messages(source.queue_arn):
-                    break
-                response = sqs.receive_message(
-                    QueueUrl=source.queue_url,
-                    MaxNumberOfMessages=min(source.batch_size, 10),
-                    VisibilityTimeout=HIDDEN_FOR_EVER,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                )
-                messages = response.get("Messages", [])
+                messages = self._receive_batch(sqs, source)
                 if not messages:
                     break
                 batches.append(messages)
@@ -504,6 +511,31 @@ class LocalRuntime:
             elif batches:
                 self._deliver_concurrently(source, batches)
         return processed
+
+    def _receive_batch(self, sqs: Any, source: QueueSource) -> list[dict[str, Any]]:
+        """Up to BatchSize messages (ReceiveMessage gives at most 10 at a time). With a batching
+        window, Lambda's poller holds what it received until the batch is full or the window,
+        counted from its first message, has passed: [] while it is still filling."""
+        due, messages = self.filling.pop(
+            source.queue_url, (self.clock.now() + timedelta(seconds=source.batching_window), [])
+        )
+        while len(messages) < source.batch_size:
+            if self._mock is not None and not moto_speedups.has_visible_messages(source.queue_arn):
+                break
+            received = sqs.receive_message(
+                QueueUrl=source.queue_url,
+                MaxNumberOfMessages=min(source.batch_size - len(messages), 10),
+                VisibilityTimeout=HIDDEN_FOR_EVER,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not received:
+                break
+            messages += received
+        if messages and len(messages) < source.batch_size and self.clock.now() < due:
+            self.filling[source.queue_url] = (due, messages)
+            return []
+        return messages
 
     def _deliver_concurrently(self, source: QueueSource, batches: list[list[dict[str, Any]]]) -> None:
         """Concurrent instances of the function, as Lambda scales an SQS event source."""
@@ -677,6 +709,7 @@ class LocalRuntime:
     def _next_due(self) -> datetime | None:
         candidates = [hidden.visible_at for hidden in self.hidden]
         candidates += [retry.at for retry in self.async_retries]
+        candidates += [due for due, _ in self.filling.values()]
         if (simulated := self.simulator.next_event_time()) is not None:
             candidates.append(simulated)
         if self.scheduler is not None and (scheduled := self.scheduler.next_due()) is not None:

@@ -1,4 +1,5 @@
-"""Delivery receipts through the real paths (SNS event destination, signed Twilio callbacks) on moto:
+"""Delivery receipts through the real paths (event destination topic -> ReceiptsQueue, signed Twilio
+callbacks) on moto:
 monotonic status, duplicates, reordering, unknown messages, each provider's vocabulary, dead numbers,
 carrier opt-outs, counters."""
 
@@ -37,6 +38,11 @@ CAMPAIGN = ""
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     local = LocalRuntime(tmp_path_factory.mktemp("receipts"), start=START)
     local.start()
+    # These tests apply receipts one at a time, in the order they publish them: no batching
+    # window here (test_receipts_queue.py covers batches and the window).
+    for source in local.queue_sources:
+        if source.function == "ReceiptsFunction":
+            source.batching_window = 0
     try:
         yield local
     finally:
@@ -50,6 +56,12 @@ def runtime(shared: LocalRuntime) -> LocalRuntime:
     PHONE = f"+121255501{number:02d}"
     CAMPAIGN = f"cmp_receipts_{number}"
     return shared
+
+
+def deliver(runtime: LocalRuntime, event: dict[str, Any] | str) -> None:
+    """End User Messaging publishes `event`; the receipts function takes it from its queue."""
+    runtime.publish("DeliveryEventsTopic", event)
+    runtime.pump_queues()
 
 
 def mid(name: str) -> str:
@@ -189,12 +201,12 @@ def receipt_counts() -> dict[str, int]:
 def test_a_late_sent_never_overwrites_delivered_and_counts_once(runtime: LocalRuntime) -> None:
     now = clock.now()
     put_message(runtime, "m1", sent_at=now - timedelta(seconds=4))
-    runtime.publish("DeliveryEventsTopic", eum_event("m1", "TEXT_DELIVERED", at=now))
-    runtime.publish(
-        "DeliveryEventsTopic",
+    deliver(runtime, eum_event("m1", "TEXT_DELIVERED", at=now))
+    deliver(
+        runtime,
         eum_event("m1", "TEXT_SUCCESSFUL", at=now - timedelta(seconds=2), is_final=False),
     )
-    runtime.publish("DeliveryEventsTopic", eum_event("m1", "TEXT_PENDING", at=now - timedelta(seconds=3)))
+    deliver(runtime, eum_event("m1", "TEXT_PENDING", at=now - timedelta(seconds=3)))
 
     stored = message("m1")
     assert stored["status"] == "delivered"
@@ -211,7 +223,7 @@ def test_duplicate_receipts_change_and_count_nothing(runtime: LocalRuntime) -> N
     put_message(runtime, "m2")
     event = eum_event("m2", "TEXT_DELIVERED", at=clock.now() + timedelta(seconds=3))
     for _ in range(3):
-        runtime.publish("DeliveryEventsTopic", event)
+        deliver(runtime, event)
     assert receipt_counts()["delivered"] == 1
     outcome = process_receipts(
         [ReceiptInput(_receipt("m2", DeliveryStatus.DELIVERED))] * 2, retry_unrecorded=True
@@ -223,10 +235,10 @@ def test_duplicate_receipts_change_and_count_nothing(runtime: LocalRuntime) -> N
 def test_a_final_word_after_the_providers_unknown_replaces_it(runtime: LocalRuntime) -> None:
     put_message(runtime, "m3")
     now = clock.now()
-    runtime.publish("DeliveryEventsTopic", eum_event("m3", "TEXT_UNKNOWN", at=now + timedelta(hours=72)))
+    deliver(runtime, eum_event("m3", "TEXT_UNKNOWN", at=now + timedelta(hours=72)))
     assert message("m3")["status"] == "unknown"
     assert receipt_counts()["delivery_unknown"] == 1
-    runtime.publish("DeliveryEventsTopic", eum_event("m3", "TEXT_DELIVERED", at=now + timedelta(hours=73)))
+    deliver(runtime, eum_event("m3", "TEXT_DELIVERED", at=now + timedelta(hours=73)))
     assert message("m3")["status"] == "delivered"
     counts = receipt_counts()
     assert counts.get("delivery_unknown", 0) == 0
@@ -237,8 +249,8 @@ def test_a_final_word_after_the_providers_unknown_replaces_it(runtime: LocalRunt
 
 def test_a_failure_never_overwrites_a_delivery(runtime: LocalRuntime) -> None:
     put_message(runtime, "m4")
-    runtime.publish("DeliveryEventsTopic", eum_event("m4", "TEXT_DELIVERED", at=clock.now()))
-    runtime.publish("DeliveryEventsTopic", eum_event("m4", "TEXT_UNREACHABLE", at=clock.now()))
+    deliver(runtime, eum_event("m4", "TEXT_DELIVERED", at=clock.now()))
+    deliver(runtime, eum_event("m4", "TEXT_UNREACHABLE", at=clock.now()))
     assert message("m4")["status"] == "delivered"
     assert "failed.unreachable" not in receipt_counts()
 
@@ -259,8 +271,8 @@ def test_an_old_receipt_for_an_unknown_message_is_kept_counted_once_and_harmless
 ) -> None:
     old = clock.now() - timedelta(hours=2)
     event = eum_event("never-sent", "TEXT_DELIVERED", at=old)
-    runtime.publish("DeliveryEventsTopic", event)
-    runtime.publish("DeliveryEventsTopic", event)
+    deliver(runtime, event)
+    deliver(runtime, event)
 
     orphans = messages.orphan_receipts("eum", f"prov-{mid('never-sent')}")
     assert [(o["status"], o["message_id"], o["campaign_id"]) for o in orphans] == [
@@ -272,8 +284,8 @@ def test_an_old_receipt_for_an_unknown_message_is_kept_counted_once_and_harmless
 
 
 def test_a_receipt_that_lost_our_id_is_an_orphan_too(runtime: LocalRuntime) -> None:
-    runtime.publish(
-        "DeliveryEventsTopic",
+    deliver(
+        runtime,
         eum_event(None, "TEXT_DELIVERED", at=clock.now(), with_campaign=False, provider_id=f"p-{CAMPAIGN}"),
     )
     assert [o["status"] for o in messages.orphan_receipts("eum", f"p-{CAMPAIGN}")] == ["delivered"]
@@ -289,34 +301,46 @@ def test_a_young_receipt_ahead_of_its_record_is_retried_then_applied(runtime: Lo
     assert message("m5")["status"] == "delivered"
 
 
-def test_a_young_receipt_whose_record_never_comes_lands_on_the_dlq_with_the_reason(
-    runtime: LocalRuntime,
+def test_a_young_receipt_whose_record_never_comes_is_retried_alone_then_kept_as_an_orphan(
+    runtime: LocalRuntime, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runtime.publish("DeliveryEventsTopic", eum_event("m6", "TEXT_DELIVERED", at=clock.now()))
-    runtime.advance(300)  # Lambda's two async retries, about one and two minutes later
-    dead = [m for m in runtime.dead_letters("ReceiptsDLQ") if mid("m6") in m["Body"]]
-    assert len(dead) == 1
-    assert (
-        f"no record yet of message {mid('m6')}" in dead[0]["MessageAttributes"]["ErrorMessage"]["StringValue"]
-    )
-
-
-def test_an_unreadable_event_goes_to_the_dlq_and_other_channels_are_ignored(runtime: LocalRuntime) -> None:
-    failed_before = sum(1 for i in runtime.invocations if i.function == "ReceiptsFunction" and not i.ok)
-    runtime.publish("DeliveryEventsTopic", "not json at all")
-    runtime.publish("DeliveryEventsTopic", {"eventType": "TEXT_DELIVERED", "messageId": "p1"})  # no timestamp
-    runtime.publish("DeliveryEventsTopic", {"eventType": "VOICE_COMPLETED", "messageId": "p2"})
-    runtime.advance(300)  # Lambda's two async retries, about one and two minutes later
-    reasons = [
-        m["MessageAttributes"]["ErrorMessage"]["StringValue"]
-        for m in runtime.dead_letters("ReceiptsDLQ")
-        if "MalformedReceipts" in m["MessageAttributes"]["ErrorMessage"]["StringValue"]
+    deliver(runtime, eum_event("m6", "TEXT_DELIVERED", at=clock.now()))
+    assert messages.orphan_receipts("eum", f"prov-{mid('m6')}") == []  # not yet: retried first
+    runtime.advance(15 * 60)  # the queue's tries, 180 s apart, outlast the record's grace (10 min)
+    assert [o["status"] for o in messages.orphan_receipts("eum", f"prov-{mid('m6')}")] == ["delivered"]
+    assert receipt_counts() == {"unmatched_receipts": 1}
+    assert not any(mid("m6") in m["Body"] for m in runtime.dead_letters("ReceiptsDLQ"))
+    causes = [
+        cause for cause in refusals(caplog).values() if f"no record yet of message {mid('m6')}" in cause
     ]
-    assert len(reasons) == 2
-    assert any("message is not JSON" in reason for reason in reasons)
-    assert any("eventTimestamp" in reason for reason in reasons)
-    failures = sum(1 for i in runtime.invocations if i.function == "ReceiptsFunction" and not i.ok)
-    assert failures - failed_before == 6  # two events, three attempts each; the voice event succeeded
+    assert len(causes) == 1  # one record, refused at 0, 3, 6 and 9 minutes under the same id
+    tries = [r for r in caplog.records if getattr(r, "cause", "").startswith("ReceiptBeforeRecord")]
+    assert len(tries) == 4
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
+    """SQS message id -> why the receipts function did not apply it (its log lines)."""
+    return {
+        record.sqs_message_id: record.cause
+        for record in caplog.records
+        if record.getMessage() == "receipt not applied; retried alone"
+    }
+
+
+def test_an_unreadable_event_goes_to_the_dlq_with_its_cause_logged_and_other_channels_are_ignored(
+    runtime: LocalRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    deliver(runtime, "not json at all " + CAMPAIGN)
+    deliver(runtime, {"eventType": "TEXT_DELIVERED", "messageId": f"p1-{CAMPAIGN}"})  # no timestamp
+    deliver(runtime, {"eventType": "VOICE_COMPLETED", "messageId": f"p2-{CAMPAIGN}"})
+    runtime.advance(20 * 60)  # five tries, 180 s apart, then the queue's redrive
+    dead = {m["MessageId"]: m["Body"] for m in runtime.dead_letters("ReceiptsDLQ") if CAMPAIGN in m["Body"]}
+    unreadable = json.dumps({"eventType": "TEXT_DELIVERED", "messageId": f"p1-{CAMPAIGN}"})
+    assert sorted(dead.values()) == sorted(["not json at all " + CAMPAIGN, unreadable])
+    causes = {message_id: cause for message_id, cause in refusals(caplog).items() if message_id in dead}
+    assert len(causes) == 2  # SQS keeps the id in the DLQ: the log line names the dead letter
+    assert any("message is not JSON" in cause for cause in causes.values())
+    assert any("eventTimestamp" in cause for cause in causes.values())
 
 
 # --- each provider's vocabulary ------------------------------------------------------------------
@@ -344,7 +368,7 @@ def test_end_user_messaging_event_types(
     runtime: LocalRuntime, event_type: str, status: str, reason: str | None
 ) -> None:
     put_message(runtime, "mv")
-    runtime.publish("DeliveryEventsTopic", eum_event("mv", event_type, at=clock.now()))
+    deliver(runtime, eum_event("mv", event_type, at=clock.now()))
     stored = message("mv")
     assert stored["status"] == status
     assert stored.get("status_reason") == reason
@@ -357,9 +381,9 @@ def test_end_user_messaging_event_types(
 
 def test_successful_is_delivered_only_when_final(runtime: LocalRuntime) -> None:
     put_message(runtime, "mf")
-    runtime.publish("DeliveryEventsTopic", eum_event("mf", "TEXT_SUCCESSFUL", at=clock.now(), is_final=False))
+    deliver(runtime, eum_event("mf", "TEXT_SUCCESSFUL", at=clock.now(), is_final=False))
     assert message("mf")["status"] == "sent"
-    runtime.publish("DeliveryEventsTopic", eum_event("mf", "TEXT_SUCCESSFUL", at=clock.now(), is_final=True))
+    deliver(runtime, eum_event("mf", "TEXT_SUCCESSFUL", at=clock.now(), is_final=True))
     assert message("mf")["status"] == "delivered"
 
 
@@ -432,10 +456,8 @@ def test_an_invalid_number_is_marked_undeliverable_once(runtime: LocalRuntime) -
     subscribed()
     put_message(runtime, "md1")
     put_message(runtime, "md2")
-    runtime.publish("DeliveryEventsTopic", eum_event("md1", "TEXT_INVALID", at=clock.now()))
-    runtime.publish(
-        "DeliveryEventsTopic", eum_event("md2", "TEXT_INVALID", at=clock.now() + timedelta(minutes=1))
-    )
+    deliver(runtime, eum_event("md1", "TEXT_INVALID", at=clock.now()))
+    deliver(runtime, eum_event("md2", "TEXT_INVALID", at=clock.now() + timedelta(minutes=1)))
     record = contact(PHONE)
     assert record is not None
     assert record.undeliverable == {
@@ -464,7 +486,7 @@ def test_unreachable_marks_the_number_only_after_the_threshold_in_a_row(runtime:
 
     def report(index: int, event_type: str) -> None:
         at = start + timedelta(minutes=index, seconds=10)
-        runtime.publish("DeliveryEventsTopic", eum_event(f"mu{index}", event_type, at=at))
+        deliver(runtime, eum_event(f"mu{index}", event_type, at=at))
 
     report(0, "TEXT_UNREACHABLE")
     report(1, "TEXT_UNREACHABLE")
@@ -487,7 +509,7 @@ def test_carrier_unreachable_and_blocked_never_mark_the_number(runtime: LocalRun
     subscribed()
     for index, event_type in enumerate(["TEXT_CARRIER_UNREACHABLE", "TEXT_BLOCKED", "TEXT_SPAM"] * 2):
         put_message(runtime, f"mc{index}", created_at=clock.now() + timedelta(minutes=index))
-        runtime.publish("DeliveryEventsTopic", eum_event(f"mc{index}", event_type, at=clock.now()))
+        deliver(runtime, eum_event(f"mc{index}", event_type, at=clock.now()))
     record = contact(PHONE)
     assert record is not None
     assert record.undeliverable is None
@@ -523,7 +545,7 @@ def test_a_carrier_opt_out_becomes_a_ledger_entry_without_a_confirmation(runtime
 def test_eum_opted_out_event_is_a_carrier_opt_out(runtime: LocalRuntime) -> None:
     subscribed()
     put_message(runtime, "me")
-    runtime.publish("DeliveryEventsTopic", eum_event("me", "TEXT_OPTED_OUT", at=clock.now()))
+    deliver(runtime, eum_event("me", "TEXT_OPTED_OUT", at=clock.now()))
     record = contact(PHONE)
     assert record is not None
     assert record.consent.opted_out
@@ -534,9 +556,7 @@ def test_receipts_of_auto_replies_update_their_records_without_campaign_counts(r
     messages.record_outbound(
         message_id=mid("r-1"), phone=PHONE, body="Thanks", kind="help_reply", now=clock.now()
     )
-    runtime.publish(
-        "DeliveryEventsTopic", eum_event("r-1", "TEXT_DELIVERED", at=clock.now(), with_campaign=False)
-    )
+    deliver(runtime, eum_event("r-1", "TEXT_DELIVERED", at=clock.now(), with_campaign=False))
     assert message("r-1")["status"] == "delivered"
     assert counters.totals(CAMPAIGN) == {}
 
@@ -544,8 +564,8 @@ def test_receipts_of_auto_replies_update_their_records_without_campaign_counts(r
 def test_the_price_is_read_from_the_event_when_present(runtime: LocalRuntime) -> None:
     put_message(runtime, "mp1")
     put_message(runtime, "mp2")
-    runtime.publish("DeliveryEventsTopic", eum_event("mp1", "TEXT_DELIVERED", at=clock.now(), price=0.0457))
-    runtime.publish("DeliveryEventsTopic", eum_event("mp2", "TEXT_DELIVERED", at=clock.now(), price=None))
+    deliver(runtime, eum_event("mp1", "TEXT_DELIVERED", at=clock.now(), price=0.0457))
+    deliver(runtime, eum_event("mp2", "TEXT_DELIVERED", at=clock.now(), price=None))
     assert receipt_counts()["cost_micros"] == 45_700 + 3_020
 
 
@@ -553,10 +573,10 @@ def test_the_event_body_is_never_logged_with_the_number(
     runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
 ) -> None:
     put_message(runtime, "mlog")
-    runtime.publish("DeliveryEventsTopic", json.dumps(eum_event("mlog", "TEXT_INVALID", at=clock.now())))
+    deliver(runtime, json.dumps(eum_event("mlog", "TEXT_INVALID", at=clock.now())))
     subscribed()
-    runtime.publish(
-        "DeliveryEventsTopic",
+    deliver(
+        runtime,
         json.dumps(eum_event("unknown-x", "TEXT_DELIVERED", at=clock.now() - timedelta(hours=1))),
     )
     output = capsys.readouterr()

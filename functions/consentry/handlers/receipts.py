@@ -1,11 +1,11 @@
-"""Delivery receipts: End User Messaging events (SNS) and Twilio status callbacks (API Gateway)."""
+"""Delivery receipts: End User Messaging events (topic -> ReceiptsQueue) and Twilio status callbacks (API)."""
 
 import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import SNSEvent
+from aws_lambda_powertools.utilities.parser.models import SqsModel, SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
@@ -28,13 +28,17 @@ from consentry.providers.signatures import (
     verify_twilio_signature,
 )
 from consentry.providers.twilio import parse_twilio_status
-from consentry.services.receipts import ReceiptInput, eum_price_micros, process_receipts
+from consentry.services.receipts import ReceiptInput, eum_price_micros, process_each, process_receipts
 
 app = APIGatewayRestResolver()
 
 
-class MalformedReceipts(Exception):
-    """Events that can never be read: they go to the dead-letter queue with this message."""
+class ReceiptRecord(SqsRecordModel):
+    body: str  # End User Messaging's event JSON (raw delivery): read per record, so one bad body fails alone
+
+
+class ReceiptBatch(SqsModel):
+    Records: list[ReceiptRecord]
 
 
 @app.post("/webhooks/twilio/status")
@@ -72,40 +76,57 @@ def invalid_payload(exc: ValidationError) -> Response[str]:
     return error_response(400, reason)
 
 
-def _event_type(message: str) -> str | None:
+def _event_type(body: str) -> str | None:
     try:
-        decoded = json.loads(message)
+        decoded = json.loads(body)
     except ValueError:
         return None
     value = decoded.get("eventType") if isinstance(decoded, dict) else None
     return value if isinstance(value, str) else None
 
 
-def _handle_sns(event: dict[str, Any]) -> dict[str, Any]:
-    # Readable receipts are applied first; an unreadable one then fails the invocation so that,
-    # after Lambda's retries, it lands on the dead-letter queue with the reason.
+def _cause(exc: Exception) -> str:
+    # pydantic's own text quotes the input (a phone number); describe() names fields only.
+    return describe(exc) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
+
+
+def _handle_queue(event: dict[str, Any]) -> dict[str, Any]:
+    """A ReceiptsQueue batch: every readable receipt in one service call (one counter write per
+    campaign); the records that fail are reported back, so only they are retried and, after the
+    queue's maxReceiveCount, dead-lettered. The cause is logged under the record's message id,
+    which SQS keeps when it moves the message to the dead-letter queue.
+    """
+    batch = ReceiptBatch.model_validate(event)
     inputs: list[ReceiptInput] = []
-    problems: list[str] = []
+    input_ids: list[str] = []
+    failed: dict[str, str] = {}
     ignored = 0
-    for record in SNSEvent(event).records:
-        message = record.sns.message
-        event_type = _event_type(message)
+    for record in batch.Records:
+        event_type = _event_type(record.body)
         if event_type is not None and not event_type.startswith("TEXT_"):
             # Voice, MMS and registration events share the configuration set: not ours to count.
             ignored += 1
             logger.info("non-SMS event ignored", extra={"event_type": event_type})
             continue
         try:
-            inputs.append(ReceiptInput(parse_eum_event(message), eum_price_micros(message)))
+            inputs.append(ReceiptInput(parse_eum_event(record.body), eum_price_micros(record.body)))
         except (WebhookRejected, ValidationError) as exc:
             metrics.add_metric(name="ReceiptMalformed", unit=MetricUnit.Count, value=1)
-            problems.append(f"SNS message {record.sns.message_id}: {exc}")
-    result: dict[str, Any] = dict(process_receipts(inputs, retry_unrecorded=True)) if inputs else {}
+            failed[record.messageId] = f"unreadable delivery event: {_cause(exc)}"
+            continue
+        input_ids.append(record.messageId)
+    result = process_each(inputs, retry_unrecorded=True)
+    for position, error in result.failures.items():
+        failed[input_ids[position]] = _cause(error)
+    for message_id, cause in failed.items():
+        logger.warning(
+            "receipt not applied; retried alone", extra={"sqs_message_id": message_id, "cause": cause}
+        )
+    summary: dict[str, Any] = dict(result.outcomes)
     if ignored:
-        result["ignored"] = ignored
-    if problems:
-        raise MalformedReceipts("; ".join(problems))
-    return result
+        summary["ignored"] = ignored
+    logger.info("receipt batch", extra={"records": len(batch.Records), "failed": len(failed), **summary})
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -113,5 +134,5 @@ def _handle_sns(event: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
-        return _handle_sns(event)
+        return _handle_queue(event)
     return app.resolve(event, context)
