@@ -14,9 +14,9 @@ fatal. Failures with consequences:
 
 A receipt can overtake its message record (the sender writes records in batches just after the
 provider took the messages). A young receipt naming a message we have no record of is therefore
-refused with `ReceiptBeforeRecord` where the caller can have it retried (the SNS path: Lambda
-retries the event, then puts it on the dead-letter queue with the cause); otherwise, or once it is
-old, it is kept as an orphan.
+refused with `ReceiptBeforeRecord` where the caller can have it retried (the queue path: that
+record alone comes back after the queue's visibility timeout); otherwise, or once it is old, it is
+kept as an orphan.
 
 Counting is once per status raise, also when the SDK sends a write again after it landed (the
 status write knows its own attempt, store/messages.py; the counter write is `counters.add_once`)
