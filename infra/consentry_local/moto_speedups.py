@@ -490,12 +490,12 @@ def install_partition_queries() -> None:
 
 
 # -- polling --------------------------------------------------------------------------------------
-def has_visible_messages(queue_arn: str) -> bool:
-    """Whether a ReceiveMessage on the queue could return anything. The runtime polls every
+def visible_messages(queue_arn: str) -> int:
+    """How many messages a ReceiveMessage on the queue could return now. The runtime polls every
     queue each step, as Lambda's pollers do; an empty poll is the emulator's own cost, not the
     system's, so in process it looks at moto's queue instead of asking."""
     from moto.sqs.models import sqs_backends
 
     _, _, _, region, account, name = queue_arn.split(":", 5)
     queue = sqs_backends[account][region].queues.get(name)
-    return queue is None or bool(queue.messages)
+    return 0 if queue is None else len(queue.messages)

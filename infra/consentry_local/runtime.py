@@ -516,11 +516,20 @@ class LocalRuntime:
         """Up to BatchSize messages (ReceiveMessage gives at most 10 at a time). With a batching
         window, Lambda's poller holds what it received until the batch is full or the window,
         counted from its first message, has passed: [] while it is still filling."""
-        due, messages = self.filling.pop(
-            source.queue_url, (self.clock.now() + timedelta(seconds=source.batching_window), [])
-        )
+        now = self.clock.now()
+        due, messages = self.filling.pop(source.queue_url, (None, []))
+        # In process the poller can see how many messages wait without receiving them: a batch
+        # that cannot fill yet is left in the queue until its window closes.
+        visible = moto_speedups.visible_messages(source.queue_arn) if self._mock is not None else None
+        if due is None:
+            if visible == 0:
+                return []
+            due = now + timedelta(seconds=source.batching_window)
+        if visible is not None and len(messages) + visible < source.batch_size and now < due:
+            self.filling[source.queue_url] = (due, messages)
+            return []
         while len(messages) < source.batch_size:
-            if self._mock is not None and not moto_speedups.has_visible_messages(source.queue_arn):
+            if self._mock is not None and not moto_speedups.visible_messages(source.queue_arn):
                 break
             received = sqs.receive_message(
                 QueueUrl=source.queue_url,
@@ -532,7 +541,7 @@ class LocalRuntime:
             if not received:
                 break
             messages += received
-        if messages and len(messages) < source.batch_size and self.clock.now() < due:
+        if messages and len(messages) < source.batch_size and now < due:
             self.filling[source.queue_url] = (due, messages)
             return []
         return messages
@@ -570,20 +579,28 @@ class LocalRuntime:
                 failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
         except Exception:
             failed = {message["MessageId"] for message in messages}
-        sqs = self.client("sqs")
         now = self.clock.now()
-        for message in messages:
-            if message["MessageId"] in failed:
-                with self._lock:
-                    self.hidden.append(
-                        HiddenMessage(
-                            source.queue_url,
-                            message["ReceiptHandle"],
-                            now + timedelta(seconds=source.visibility_timeout),
-                        )
-                    )
-            else:
-                sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        done = [message for message in messages if message["MessageId"] not in failed]
+        with self._lock:
+            self.hidden += [
+                HiddenMessage(
+                    source.queue_url,
+                    message["ReceiptHandle"],
+                    now + timedelta(seconds=source.visibility_timeout),
+                )
+                for message in messages
+                if message["MessageId"] in failed
+            ]
+        # The event source deletes a batch's successes ten at a time; one it fails to delete
+        # comes back after its visibility timeout, as it would on AWS.
+        for start in range(0, len(done), 10):
+            self.client("sqs").delete_message_batch(
+                QueueUrl=source.queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                    for index, message in enumerate(done[start : start + 10])
+                ],
+            )
 
     def _release_visible(self) -> None:
         now = self.clock.now()

@@ -144,18 +144,18 @@ def test_queues_are_polled_only_when_a_message_is_visible(runtime: LocalRuntime)
     sqs = runtime.client("sqs")
     url = sqs.create_queue(QueueName="speedups")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    assert not moto_speedups.has_visible_messages(arn)
+    assert moto_speedups.visible_messages(arn) == 0
     sqs.send_message(
         QueueUrl=url,
         MessageBody="hello",
         MessageAttributes={"kind": {"DataType": "String", "StringValue": "greeting"}},
     )
-    assert moto_speedups.has_visible_messages(arn)
+    assert moto_speedups.visible_messages(arn) == 1
     received = sqs.receive_message(QueueUrl=url, VisibilityTimeout=600, MessageAttributeNames=["All"])
     [message] = received["Messages"]
     assert message["Body"] == "hello"
     assert message["MessageAttributes"]["kind"]["StringValue"] == "greeting"
-    assert not moto_speedups.has_visible_messages(arn)  # in flight is not visible
+    assert moto_speedups.visible_messages(arn) == 0  # in flight is not visible
 
 
 def test_a_query_reads_its_partition_in_order_and_pages_through_it(runtime: LocalRuntime) -> None:
