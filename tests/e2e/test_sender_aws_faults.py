@@ -15,7 +15,7 @@ import pytest
 
 from consentry import clock
 from consentry.services.reports import campaign_report
-from consentry.store import counters, sends
+from consentry.store import contacts, counters, sends
 from consentry.store.aws import client
 from consentry_local.faults import FailOnce, ThrottleOnce
 from consentry_local.runtime import LocalRuntime
@@ -208,6 +208,30 @@ def test_a_stop_whose_reply_claim_lost_its_answer_is_confirmed_once(
     runtime.text_in(PHONES[0], "STOP")
     runtime.run_until_idle(max_virtual=timedelta(minutes=10))
     assert fault.injected == 1
+    replies = [entry for entry in runtime.simulator.log_entries() if entry["to"] == PHONES[0]]
+    assert len(replies) == 1
+    assert "unsubscribed" in replies[0]["body"]
+
+
+def consent_commit(operation: str, params: dict[str, Any]) -> bool:
+    tables = {next(iter(item.values()))["TableName"] for item in params.get("TransactItems", [])}
+    return operation == "TransactWriteItems" and any("Ledger" in table for table in tables)
+
+
+def test_a_stop_whose_consent_commit_lost_its_answer_is_applied_once_and_confirmed(
+    runtime: LocalRuntime, faults: Callable[[Fault], Fault]
+) -> None:
+    # Before, the repeated transaction was refused, the retry read the STOP back as a duplicate
+    # from elsewhere, and neither the confirmation nor the ConsentChanged event followed.
+    subscribe(PHONES[:1])
+    fault = faults(ThrottleOnce(consent_commit, lost_answers=True))
+    runtime.text_in(PHONES[0], "STOP")
+    runtime.run_until_idle(max_virtual=timedelta(minutes=10))
+    assert fault.injected == 1
+    record = contacts.load(PHONES[0])
+    assert record is not None
+    assert record.consent.opted_out
+    assert [entry.kind for entry in contacts.ledger_entries(PHONES[0])] == ["opt_in", "opt_out"]
     replies = [entry for entry in runtime.simulator.log_entries() if entry["to"] == PHONES[0]]
     assert len(replies) == 1
     assert "unsubscribed" in replies[0]["body"]

@@ -14,9 +14,19 @@ MAX_ATTEMPTS = 5
 
 
 def commit_change(phone: str, change: ConsentChange) -> Decision:
-    """Apply `change`, retrying on concurrent writers. Duplicates are recognised, never re-recorded."""
+    """Apply `change`, retrying on concurrent writers. Duplicates are recognised, never re-recorded.
+
+    The SDK sends a transaction again when it loses the answer to one that landed; the repeat is
+    refused as if another writer had raced us. Reading again, a ledger head equal to the entry
+    this call wrote means the change is ours and applied, not a duplicate from elsewhere (which
+    would skip the confirmation and the ConsentChanged event the change is owed).
+    """
+    attempted: tuple[str, Decision] | None = None
     for _attempt in range(MAX_ATTEMPTS):
         record = contacts.load(phone)
+        if attempted is not None and record is not None and record.ledger_head == attempted[0]:
+            logger.info("consent change recorded (its answer was lost)", extra={"phone": mask(phone)})
+            return attempted[1]
         before = record.consent if record else ContactConsent(phone=phone)
         decision = apply_change(before, change)
         if decision.outcome is Outcome.DUPLICATE:
@@ -33,6 +43,7 @@ def commit_change(phone: str, change: ConsentChange) -> Decision:
             evidence=change.evidence.model_dump(mode="json"),
         )
         try:
+            attempted = (entry.hash, decision)
             contacts.commit_consent(record, decision.state, entry)
         except contacts.ConcurrentUpdate:
             logger.info("consent write raced, reading again", extra={"phone": mask(phone)})
