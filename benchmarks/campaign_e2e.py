@@ -10,8 +10,9 @@ scheduled through the admin API for 10:00 New York time, and the runtime runs on
 clock - Scheduler fires the start, the fan-out scans and parks the western zones until their
 window opens, SenderFunction takes the send queue (the template's ScalingConfig: 10 chunks at
 once), the carrier simulator accepts at the deployment's rate, fails a share and sends receipts
-back through DeliveryEventsTopic to ReceiptsFunction - until every recipient is terminal: sent
-with a final receipt, suppressed, or refused by the provider. Reported:
+back through DeliveryEventsTopic (and, as the template wires it, ReceiptsQueue) to
+ReceiptsFunction - until every recipient is terminal: sent with a final receipt, suppressed, or
+refused by the provider. Reported:
 
 1. wall time of that run, sent messages per second and recipients (audience) per second;
 2. AWS requests by function, API and table, counted with botocore hooks (benchmarks/counting.py)
