@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from consentry import clock
+from consentry.domain.campaign import Status, transition
 from consentry.services.reports import campaign_report
+from consentry.store import campaigns as campaign_store
 from consentry.store import contacts, counters, sends
 from consentry.store.aws import client
 from consentry_local.faults import FailOnce, ThrottleOnce
@@ -235,3 +237,28 @@ def test_a_stop_whose_consent_commit_lost_its_answer_is_applied_once_and_confirm
     replies = [entry for entry in runtime.simulator.log_entries() if entry["to"] == PHONES[0]]
     assert len(replies) == 1
     assert "unsubscribed" in replies[0]["body"]
+
+
+def campaign_write(operation: str, params: dict[str, Any]) -> bool:
+    return operation in ("PutItem", "UpdateItem") and "Campaigns" in str(params.get("TableName"))
+
+
+def test_campaign_writes_that_lost_their_answers_are_known_as_ours(
+    runtime: LocalRuntime, faults: Callable[[Fault], Fault]
+) -> None:
+    created = faults(ThrottleOnce(campaign_write, lost_answers=True))
+    campaign = running_campaign("cmp_lost_create")  # before, the repeat answered "version conflict"
+    assert created.injected == 1
+    record = campaign_store.load("cmp_lost_create")
+    paused = faults(ThrottleOnce(campaign_write, lost_answers=True))
+    campaign_store.save(
+        campaign_store.CampaignRecord(campaign=transition(campaign, Status.PAUSED, clock.now())),
+        expected_version=record.campaign.version,
+    )
+    assert paused.injected == 1
+    assert campaign_store.load("cmp_lost_create").campaign.status is Status.PAUSED
+    with pytest.raises(campaign_store.VersionConflict):  # someone else's write is still a conflict
+        campaign_store.save(
+            campaign_store.CampaignRecord(campaign=transition(campaign, Status.CANCELLED, clock.now())),
+            expected_version=record.campaign.version,
+        )

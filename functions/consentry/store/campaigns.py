@@ -126,11 +126,21 @@ def create(record: CampaignRecord) -> None:
             TableName=settings().campaigns_table,
             Item=item,
             ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if _is_ours(exc, record):
+                return
             raise VersionConflict(campaign.campaign_id, 0) from exc
         raise
+
+
+def _is_ours(refused: ClientError, record: CampaignRecord) -> bool:
+    """Whether a refused write was refused because of itself: the SDK sends a request again when
+    it loses the answer to one that landed, and the repeat finds exactly what it was to write."""
+    stored: Mapping[str, Any] | None = refused.response.get("Item")  # type: ignore[assignment]
+    return bool(stored) and _stored_values(record_from_item(stored or {})) == _stored_values(record)
 
 
 def get(campaign_id: str, *, consistent: bool = True) -> CampaignRecord | None:
@@ -177,9 +187,12 @@ def save(record: CampaignRecord, *, expected_version: int) -> None:
             ConditionExpression="attribute_exists(pk) AND #version = :expected_version",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=expression_values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if _is_ours(exc, record):
+                return
             raise VersionConflict(campaign.campaign_id, expected_version) from exc
         raise
 
