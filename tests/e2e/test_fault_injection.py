@@ -2,9 +2,10 @@
 
 The demo's chapters run at a small size while the carrier throttles and times out (a timed-out
 send went out; only its answer was lost). The same invariants the demo checks against the
-carrier's log must hold. AWS throttling (DynamoDB, SQS) is exercised by benchmarks/fault_story.py,
-repeated over many runs, because its outcome depends on thread interleaving and the SDK's
-real-time retry pacing.
+carrier's log must hold. AWS faults are tested one request at a time in test_sender_aws_faults.py
+and test_inbound_aws_faults.py (throttled, answer lost, retries spent); the story under a share
+of throttled DynamoDB and SQS requests is benchmarks/fault_story.py, because the SDK's adaptive
+retries pace it in real time (minutes per run).
 """
 
 from pathlib import Path
