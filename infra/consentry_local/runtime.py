@@ -208,6 +208,7 @@ class LocalRuntime:
             moto_speedups.install_serialiser_shortcut()
             moto_speedups.install_dispatch_shortcut()
             moto_speedups.install_partition_queries()
+            moto_speedups.install_sqs_shortcuts()
 
             self._mock = mock_aws()
             self._mock.start()

@@ -205,3 +205,17 @@ def test_a_query_reads_its_partition_in_order_and_pages_through_it(runtime: Loca
         ExpressionAttributeValues={":o": {"S": "o1"}},
     )[0]
     assert sorted(by_owner) == ["ak1", "ak3", "bk1", "bk3"]
+
+
+def test_a_message_past_its_queues_retention_is_not_received(runtime: LocalRuntime) -> None:
+    from moto.sqs.models import sqs_backends
+
+    sqs = runtime.client("sqs")
+    queues = sqs_backends[runtime.stack.account][runtime.stack.region].queues
+    for name, age_ms in (("kept", 59_000), ("expired", 61_000)):
+        url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=name)
+        [message] = queues[name].messages
+        message.sent_timestamp -= age_ms  # as if sent that long ago; the queue keeps messages 60 s
+        received = sqs.receive_message(QueueUrl=url).get("Messages", [])
+        assert [message["Body"] for message in received] == ([] if name == "expired" else [name])
