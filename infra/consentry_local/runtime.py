@@ -197,6 +197,7 @@ class LocalRuntime:
             environment["AWS_ENDPOINT_URL"] = self.endpoint_url
         if self.quiet:
             environment.update(POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="ERROR")
+            _silence_metric_autoflush(True)
         self._set_environment(environment)
         if self.endpoint_url is None:
             from moto import mock_aws
@@ -236,6 +237,8 @@ class LocalRuntime:
         self._clients.clear()
         # Metrics kept while flushing was off must not print once the environment is restored.
         _discard_unpublished_metrics()
+        if self.quiet:
+            _silence_metric_autoflush(False)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -747,6 +750,17 @@ class LocalRuntime:
         self.clock.advance_to(target)
         while self.step():
             pass
+
+
+def _silence_metric_autoflush(silent: bool) -> None:
+    """Powertools prints a metric set from inside add_metric once a metric holds 100 values, even
+    with metrics disabled (a receipts batch of 100 does it): quiet runs shadow that module's print."""
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
+
+    if silent:
+        cloudwatch.print = lambda *_, **__: None  # type: ignore[attr-defined]
+    else:
+        vars(cloudwatch).pop("print", None)
 
 
 def _discard_unpublished_metrics() -> None:
