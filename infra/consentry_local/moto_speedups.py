@@ -331,6 +331,16 @@ def _moto(module: str) -> Any:
     return importlib.import_module(module)
 
 
+def _replace_once(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
+    """owner.name = wrap(owner.name), once per process: runtimes start and stop many times."""
+    current = getattr(owner, name)
+    if getattr(current, "__consentry_shortcut__", False):
+        return
+    replacement = wrap(current)
+    replacement.__consentry_shortcut__ = True
+    setattr(owner, name, replacement)
+
+
 # -- the client side ------------------------------------------------------------------------------
 # In process nobody checks a signature or reads the User-Agent: botocore would still compute a
 # SigV4 signature and rebuild its User-Agent string on every request (a fifth of a GetItem).
@@ -416,14 +426,11 @@ def _pick_from_dict(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any],
                 return None
         return original(self, context)
 
-    pick.__picks_dicts__ = True  # type: ignore[attr-defined]
     return pick
 
 
 def install_serialiser_shortcut() -> None:
-    picker = _moto("moto.core.serialize").AttributePicker
-    if not getattr(picker.__call__, "__picks_dicts__", False):
-        picker.__call__ = _pick_from_dict(picker.__call__)
+    _replace_once(_moto("moto.core.serialize").AttributePicker, "__call__", _pick_from_dict)
 
 
 # -- dispatch -------------------------------------------------------------------------------------
@@ -438,20 +445,16 @@ def _methods_once(original: Callable[[object], list[str]]) -> Callable[[object],
     def method_names(clazz: object) -> list[str]:
         return list(listed(clazz))
 
-    method_names.__listed_once__ = True  # type: ignore[attr-defined]
     return method_names
 
 
 def install_dispatch_shortcut() -> None:
     responses = _moto("moto.core.responses")
-    if not getattr(responses.method_names_from_class, "__listed_once__", False):
-        responses.method_names_from_class = _methods_once(responses.method_names_from_class)
+    _replace_once(responses, "method_names_from_class", _methods_once)
     # Action and attribute names go through the same pure conversion on every request (an SQS
     # send converts all fourteen queue attribute names).
     for module in (responses, _moto("moto.sqs.models")):
-        convert = module.camelcase_to_underscores
-        if not hasattr(convert, "cache_info"):
-            module.camelcase_to_underscores = functools.lru_cache(maxsize=4096)(convert)
+        _replace_once(module, "camelcase_to_underscores", functools.lru_cache(maxsize=4096))
 
 
 # -- queries --------------------------------------------------------------------------------------
@@ -480,14 +483,11 @@ def _partition_query(original: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             self.__dict__.pop("all_items", None)
 
-    query.__one_partition__ = True  # type: ignore[attr-defined]
     return query
 
 
 def install_partition_queries() -> None:
-    table = _moto("moto.dynamodb.models.table").Table
-    if not getattr(table.query, "__one_partition__", False):
-        table.query = _partition_query(table.query)
+    _replace_once(_moto("moto.dynamodb.models.table").Table, "query", _partition_query)
 
 
 # -- SQS ------------------------------------------------------------------------------------------
@@ -506,16 +506,15 @@ def _now_millis(original: Callable[..., float]) -> Callable[..., float]:
     def now_millis(moment: Any = None) -> float:
         return time.time() * 1000.0 if moment is None else original(moment)
 
-    now_millis.__direct__ = True  # type: ignore[attr-defined]
     return now_millis
 
 
 def install_sqs_shortcuts() -> None:
     models = _moto("moto.sqs.models")
-    if getattr(models.unix_time_millis, "__direct__", False):
-        return
-    models.unix_time_millis = _now_millis(models.unix_time_millis)
-    models.SQSBackend.is_message_valid_based_on_retention_period = _retention_read_directly
+    _replace_once(models, "unix_time_millis", _now_millis)
+    _replace_once(
+        models.SQSBackend, "is_message_valid_based_on_retention_period", lambda _: _retention_read_directly
+    )
 
 
 # -- polling --------------------------------------------------------------------------------------

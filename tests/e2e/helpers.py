@@ -1,11 +1,14 @@
 """Reading the local runtime's state the way an operator would, for assertions."""
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from consentry.domain.ledger import LedgerEntry
 from consentry.store import contacts, messages
 from consentry.store.contacts import ContactRecord
 from consentry_local.admin import RuntimeAdminClient
+from consentry_local.faults import FailOnce, ThrottleOnce
 from consentry_local.runtime import LocalRuntime
 
 
@@ -33,3 +36,23 @@ def table_items(runtime: LocalRuntime, logical_id: str) -> list[dict[str, Any]]:
 
 
 __all__ = ["RuntimeAdminClient", "contact", "conversation", "ledger", "sent_to", "table_items"]
+
+
+Fault = ThrottleOnce | FailOnce
+
+
+@contextmanager
+def faults_on(events: Any) -> Iterator[Callable[[Fault], Fault]]:
+    """Install faults on a client's events (`client.meta.events`) for the block's duration."""
+    installed: list[Fault] = []
+
+    def install(fault: Fault) -> Fault:
+        fault.register(events)
+        installed.append(fault)
+        return fault
+
+    try:
+        yield install
+    finally:
+        for fault in installed:
+            fault.unregister(events)

@@ -17,26 +17,17 @@ from consentry.store import contacts
 from consentry.store.aws import client
 from consentry_local.faults import FailOnce, ThrottleOnce
 from consentry_local.runtime import LocalRuntime
+from tests.e2e.helpers import Fault, faults_on
 from tests.e2e.test_sender_support import numbers, subscribe
 
 PHONE = numbers(1, prefix="+1212302")[0]
 
-Fault = ThrottleOnce | FailOnce
-
 
 @pytest.fixture
 def faults(runtime: LocalRuntime) -> Iterator[Callable[[Fault], Fault]]:
-    installed: list[Fault] = []
-    events = client("sqs").meta.events  # the client every function in the process uses
-
-    def install(fault: Fault) -> Fault:
-        fault.register(events)
-        installed.append(fault)
-        return fault
-
-    yield install
-    for fault in installed:
-        fault.unregister(events)
+    """Faults on the functions' sqs client (the one every function in the process uses)."""
+    with faults_on(client("sqs").meta.events) as install:
+        yield install
 
 
 def handoff(operation: str, params: dict[str, Any]) -> bool:

@@ -21,6 +21,7 @@ from consentry.store import contacts, counters, sends
 from consentry.store.aws import client
 from consentry_local.faults import FailOnce, ThrottleOnce
 from consentry_local.runtime import LocalRuntime
+from tests.e2e.helpers import Fault, faults_on
 from tests.e2e.test_sender_support import (
     chunk_totals,
     numbers,
@@ -33,23 +34,12 @@ from tests.e2e.test_sender_support import (
 
 PHONES = numbers(3, prefix="+1212301")
 
-Fault = ThrottleOnce | FailOnce
-
 
 @pytest.fixture
 def faults(runtime: LocalRuntime) -> Iterator[Callable[[Fault], Fault]]:
-    """Installs faults on the functions' DynamoDB client (the one every function in the process uses)."""
-    installed: list[Fault] = []
-    events = client("dynamodb").meta.events
-
-    def install(fault: Fault) -> Fault:
-        fault.register(events)
-        installed.append(fault)
-        return fault
-
-    yield install
-    for fault in installed:
-        fault.unregister(events)
+    """Faults on the functions' dynamodb client (the one every function in the process uses)."""
+    with faults_on(client("dynamodb").meta.events) as install:
+        yield install
 
 
 def run_campaign(runtime: LocalRuntime, campaign_id: str, *, dead: str | None = None) -> None:
