@@ -375,9 +375,6 @@ class LocalRuntime:
         except Exception as exc:
             self.invocations.append(Invocation(function, ok=False, error=f"{type(exc).__name__}: {exc}"))
             raise
-        finally:
-            if self.quiet:
-                _discard_unpublished_metrics()
         self.invocations.append(Invocation(function, ok=True))
         return result
 
@@ -532,9 +529,9 @@ class LocalRuntime:
         if visible is not None and len(messages) + visible < source.batch_size and now < due:
             self.filling[source.queue_url] = (due, messages)
             return []
-        while len(messages) < source.batch_size:
-            if self._mock is not None and not moto_speedups.visible_messages(source.queue_arn):
-                break
+        # Nothing else touches the queue while the pump receives: in process, the count seen above
+        # says how many receives are worth making.
+        while len(messages) < source.batch_size and visible != 0:
             received = sqs.receive_message(
                 QueueUrl=source.queue_url,
                 MaxNumberOfMessages=min(source.batch_size - len(messages), 10),
@@ -545,6 +542,8 @@ class LocalRuntime:
             if not received:
                 break
             messages += received
+            if visible is not None:
+                visible -= len(received)
         if messages and len(messages) < source.batch_size and now < due:
             self.filling[source.queue_url] = (due, messages)
             return []
@@ -764,8 +763,8 @@ def _silence_metric_autoflush(silent: bool) -> None:
 
 
 def _discard_unpublished_metrics() -> None:
-    """With metrics disabled Powertools keeps every value across invocations and prints the set
-    anyway once a metric holds 100 values; Lambda would have ended each invocation with a flush."""
+    """With metrics disabled Powertools keeps the values its flush would have published; they must
+    not print once the runtime has gone and metrics are enabled again."""
     observability = sys.modules.get("consentry.observability")
     if observability is not None:
         observability.metrics.clear_metrics()
