@@ -161,7 +161,8 @@ def keyword_chapter(story: Story, people: list[str]) -> dict[str, list[str]]:
 
 
 def verify_keywords(story: Story, groups: dict[str, list[str]]) -> dict[str, int]:
-    records = {phone: contacts.load(phone) for group in groups.values() for phone in group}
+    loaded = contacts.load_many(phone for group in groups.values() for phone in group)
+    records = {phone: loaded.get(phone) for group in groups.values() for phone in group}
     stopped = set(groups["stop"])
     opted_out = {phone for phone, record in records.items() if record and record.consent.opted_out}
     story.check("every STOP, in every form, is a committed opt-out", stopped <= opted_out,
