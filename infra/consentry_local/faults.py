@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from consentry.providers.base import ErrorKind, ProviderError
 from consentry.providers.simulator import SimulatorConfig
 from consentry_local import demo
+from consentry_local.moto_speedups import WIRE_ONLY
 from consentry_local.runtime import LocalRuntime
 
 #: Where a throttled request is pointed while the emulator's own before-send handler runs: moto
@@ -47,12 +48,20 @@ class AwsThrottling:
         self._addresses: dict[int, str] = {}
 
     def register(self, events: Any) -> None:
+        events.register_first("before-call", self.over_the_wire)
         events.register_first("before-send", self)
         events.register_last("before-send", self.restore)
 
     def unregister(self, events: Any) -> None:
+        events.unregister("before-call", self.over_the_wire)
         events.unregister("before-send", self)
         events.unregister("before-send", self.restore)
+
+    @staticmethod
+    def over_the_wire(context: dict[str, Any], **_: Any) -> None:
+        """Faults happen on the way to the service and back, where the SDK retries: requests are
+        sent, not answered by the in-process runtime's direct path, while these are installed."""
+        context[WIRE_ONLY] = True
 
     def _chosen(self, target: str, request: Any) -> bool:
         return target.startswith(("DynamoDB_", "AmazonSQS")) and self.random.random() < self.share

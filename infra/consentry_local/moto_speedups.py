@@ -6,6 +6,7 @@ runtime serialises its dispatch, so checking every condition first and then appl
 operations is equivalent: nothing is written unless all conditions hold.
 """
 
+import base64
 import copy
 import functools
 import importlib
@@ -14,9 +15,12 @@ import pickle
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import MultipleTransactionsException, TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend
@@ -151,29 +155,38 @@ def _resolve(clean_url: str) -> Callable[..., Any] | None:
     return None
 
 
-def _routed_process_request(self: Any, request: Any) -> Any:
-    from moto.core.exceptions import HTTPException  # type: ignore[attr-defined]
-    from moto.core.request import normalize_request
+def _moto_handler_for(method: str, url: str) -> Callable[..., Any] | None:
     from moto.core.utils import get_equivalent_url_in_aws_domain
-    from moto.moto_api import recorder
 
-    parsed_url, _ = get_equivalent_url_in_aws_domain(request.url)
+    parsed_url, _ = get_equivalent_url_in_aws_domain(url)
     clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
-    key = (request.method, clean_url)
+    key = (method, clean_url)
     if key not in _routes:
         _routes[key] = _resolve(clean_url)
-    method_to_execute = _routes[key]
-    if method_to_execute is None:
-        return _original_process_request(self, request)
+    return _routes[key]
+
+
+def _dispatch(handler: Callable[..., Any], request: Any) -> tuple[int, Any, Any]:
+    from moto.core.exceptions import HTTPException  # type: ignore[attr-defined]
+    from moto.core.request import normalize_request
+    from moto.moto_api import recorder
+
     normalized_request = normalize_request(request)
     try:
         recorder._record_request(normalized_request)
-        status, headers, body = method_to_execute(
+        status, headers, body = handler(
             normalized_request, normalized_request.raw_url, normalized_request.headers
         )
     except HTTPException as error:
         status, headers, body = error.code, error.get_headers(), error.get_body()
     return status, headers, body
+
+
+def _routed_process_request(self: Any, request: Any) -> Any:
+    handler = _moto_handler_for(request.method, request.url)
+    if handler is None:
+        return _original_process_request(self, request)
+    return _dispatch(handler, request)
 
 
 _original_process_request: Callable[..., Any] = lambda *_: None  # noqa: E731 - set by install_routing
@@ -258,23 +271,42 @@ def _walk(self: Any, node: Any, child_id: int = -1) -> Any:
     return node
 
 
-# Two of the walks only check the expression's own shape (how many clauses of each kind, no two
-# paths overlapping): for a cached expression with the same attribute names they answer the same
-# as before, so after one success they are skipped.
-_shape_checked: set[tuple[int, frozenset[tuple[str, str]]]] = set()
+# Three of the walks only check the expression's own shape (how many clauses of each kind, no two
+# paths overlapping, no key attribute updated): for a cached expression with the same attribute
+# names on a table with the same keys they answer the same as before, so after one success they
+# are skipped. The walk that evaluates functions is skipped for expressions that have none.
+_ShapeKey = tuple[int, frozenset[tuple[str, str]], tuple[str, ...]]
+_shape_checked: set[_ShapeKey] = set()
+_without_functions: dict[int, bool] = {}
 
 
-def _shape_key(validator: Any) -> tuple[int, frozenset[tuple[str, str]]] | None:
+def _shape_key(validator: Any) -> _ShapeKey | None:
     expression = validator.__dict__.get("_consentry_expression")
     if expression is None or id(expression) not in _pickled_updates:
         return None
-    return id(expression), frozenset((validator.expression_attribute_names or {}).items())
+    names = frozenset((validator.expression_attribute_names or {}).items())
+    return id(expression), names, tuple(validator.table.table_key_attrs)
+
+
+def _has_no_function(expression: Any) -> bool:
+    known = _without_functions.get(id(expression))
+    if known is None:
+        function = _moto("moto.dynamodb.parsing.ast_nodes").UpdateExpressionFunction
+        pending, known = [expression], True
+        while pending and known:
+            node = pending.pop()
+            known = not isinstance(node, function)
+            pending.extend(
+                child for child in (getattr(node, "children", None) or ()) if isinstance(child, _Node)
+            )
+        _without_functions[id(expression)] = known
+    return known
 
 
 class _ShapeChecked:
     """Placed after the shape walks: reaching it means they passed."""
 
-    def __init__(self, key: tuple[int, frozenset[tuple[str, str]]]) -> None:
+    def __init__(self, key: _ShapeKey) -> None:
         self.key = key
 
     def traverse(self, node: Any) -> Any:
@@ -293,7 +325,11 @@ def _remember_expression(original: Callable[..., None]) -> Callable[..., None]:
 
 def _shape_walks_once(original: Callable[[Any], list[Any]]) -> Callable[[Any], list[Any]]:
     validators = _moto("moto.dynamodb.parsing.validators")
-    shape_walks = (validators.ActionCountValidator, validators.OverlappingPathsValidator)
+    shape_walks = (
+        validators.ActionCountValidator,
+        validators.OverlappingPathsValidator,
+        validators.UpdateHashRangeKeyValidator,
+    )
 
     @functools.wraps(original)
     def processors(self: Any) -> list[Any]:
@@ -301,12 +337,207 @@ def _shape_walks_once(original: Callable[[Any], list[Any]]) -> Callable[[Any], l
         key = _shape_key(self)
         if key is None:
             return chosen
+        if _has_no_function(self.__dict__["_consentry_expression"]):
+            chosen = [
+                walk for walk in chosen if not isinstance(walk, validators.UpdateExpressionFunctionEvaluator)
+            ]
         if key in _shape_checked:
             return [walk for walk in chosen if not isinstance(walk, shape_walks)]
         last_shape_walk = max(i for i, walk in enumerate(chosen) if isinstance(walk, shape_walks))
         return [*chosen[: last_shape_walk + 1], _ShapeChecked(key), *chosen[last_shape_walk + 1 :]]
 
     return processors
+
+
+# Most updates are a few SET, ADD and REMOVE actions on top-level attributes with placeholder
+# values (a SET maybe `if_not_exists(attribute, :value)`). For those, once moto's own walks have
+# accepted the expression's shape (above), the remaining walks only look values up, and moto's
+# executor only assigns them: the same assignments are made directly, through the item's own
+# size-checked mapping and moto's own number addition, every operand read from the item as it
+# was before the update. Anything else (nested paths, other functions, arithmetic, DELETE, sets,
+# key or index attributes, a placeholder missing) goes through moto's walks and executor.
+class _Action(NamedTuple):
+    kind: str  # SET, ADD or REMOVE
+    target: tuple[str, bool]  # (attribute or #name, is a #name)
+    value: str | None  # the :placeholder
+    unless_present: tuple[str, bool] | None = None  # SET target = if_not_exists(this, :value)
+
+
+_plans: dict[int, tuple[_Action, ...] | None] = {}
+
+
+def _compiled(expression: Any) -> tuple[_Action, ...] | None:
+    if id(expression) in _plans:
+        return _plans[id(expression)]
+    ast = _moto("moto.dynamodb.parsing.ast_nodes")
+    tree = _copy_tree(expression)
+    tree.normalize()
+    actions: list[_Action] | None = []
+    for action in tree.children if isinstance(tree, ast.UpdateExpression) else [None]:
+        step = _compiled_action(ast, action)
+        if step is None or actions is None:
+            actions = None
+            break
+        actions.append(step)
+    plan = None if actions is None else tuple(actions)
+    _plans[id(expression)] = plan
+    return plan
+
+
+def _reference(ast: Any, path: Any) -> tuple[str, bool] | None:
+    """A path of one top-level attribute: (its #name, True) or (its literal name, False)."""
+    if not isinstance(path, ast.UpdateExpressionPath) or len(path.children) != 1:
+        return None
+    element = path.children[0]
+    if type(element) is ast.ExpressionAttributeName:
+        return element.get_attribute_name_placeholder(), True
+    if type(element) is ast.ExpressionAttribute:
+        name = element.get_attribute_name()
+        reserved = _moto("moto.dynamodb.parsing.reserved_keywords").ReservedKeywords.get_reserved_keywords()
+        return None if name.upper() in reserved else (name, False)  # moto's walk refuses it, in its words
+    return None
+
+
+def _placeholder(ast: Any, node: Any) -> str | None:
+    return node.get_value_name() if type(node) is ast.ExpressionAttributeValue else None
+
+
+def _compiled_action(ast: Any, action: Any) -> _Action | None:
+    kinds = {ast.UpdateExpressionSetAction: "SET", ast.UpdateExpressionAddAction: "ADD",
+             ast.UpdateExpressionRemoveAction: "REMOVE"}  # fmt: skip
+    kind = kinds.get(type(action))
+    if kind is None:
+        return None
+    path, *rest = action.children
+    target = _reference(ast, path)
+    if target is None:
+        return None
+    if kind == "REMOVE":
+        return _Action(kind, target, None) if not rest else None
+    if len(rest) != 1:
+        return None
+    if kind == "ADD":
+        value = _placeholder(ast, rest[0])
+        return None if value is None else _Action(kind, target, value)
+    operand: Any = (
+        rest[0].children[0]
+        if isinstance(rest[0], ast.UpdateExpressionValue) and len(rest[0].children) == 1
+        else None
+    )
+    if (value := _placeholder(ast, operand)) is not None:
+        return _Action(kind, target, value)
+    if type(operand) is ast.UpdateExpressionFunction and operand.get_function_name() == "if_not_exists":
+        arguments = [child for child in operand.children if not isinstance(child, str)]
+        if len(arguments) == 2:
+            present, value = _reference(ast, arguments[0]), _placeholder(ast, arguments[1])
+            if present is not None and value is not None:
+                return _Action(kind, target, value, present)
+    return None
+
+
+class _PlannedUpdate:
+    """Stands in for the validated tree and for its executor."""
+
+    def __init__(self, item: Any, steps: list[tuple[str, str, Any]]) -> None:
+        self.item = item
+        self.steps = steps
+
+    def validate(self) -> "_PlannedUpdate":
+        return self
+
+    def normalize(self) -> None:
+        return None
+
+    def execute(self) -> None:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        attributes = self.item.attrs
+        for kind, attribute, value in self.steps:
+            if kind == "SET":
+                attributes[attribute] = value
+            elif kind == "REMOVE":
+                attributes.pop(attribute, None)
+            else:
+                attributes[attribute] = attributes.get(attribute, DynamoType({"N": "0"})) + value
+
+
+def _planned(expression: Any, names: Any, values: Any, item: Any, table: Any) -> _PlannedUpdate | None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    plan = _compiled(expression) if id(expression) in _pickled_updates else None
+    names, values = names or {}, values or {}
+    if (
+        plan is None
+        or (id(expression), frozenset(names.items()), tuple(table.table_key_attrs)) not in _shape_checked
+    ):
+        return None
+    guarded = set(table.attribute_keys) | {definition["AttributeName"] for definition in table.attr}
+
+    def resolved(reference: tuple[str, bool]) -> str | None:
+        text, is_name = reference
+        return names.get(text) if is_name else text
+
+    steps: list[tuple[str, str, Any]] = []
+    for action in plan:
+        attribute = resolved(action.target)
+        if (
+            attribute is None
+            or attribute in guarded
+            or (action.value is not None and action.value not in values)
+        ):
+            return None
+        value = None if action.value is None else DynamoType(values[action.value])
+        if action.unless_present is not None:
+            present = resolved(action.unless_present)
+            if present is None:
+                return None
+            value = item.attrs.get(present, value)  # read before any action applies, as DynamoDB does
+        if action.kind == "ADD":
+            existing = item.attrs.get(attribute)
+            if value is None or value.type != "N" or (existing is not None and existing.type != "N"):
+                return None
+        steps.append((action.kind, attribute, value))
+    return _PlannedUpdate(item, steps)
+
+
+#: Off, every update goes through moto's walks and executor (the tests' reference runs).
+PLAIN_UPDATES_DIRECTLY = True
+
+
+def _plain_updates_directly(validator_class: Any, executor_class: Any) -> tuple[Any, Any]:
+    def validator(expression: Any, expression_attribute_names: Any, expression_attribute_values: Any,
+                  item: Any, table: Any) -> Any:  # fmt: skip
+        if PLAIN_UPDATES_DIRECTLY and (
+            planned := _planned(
+                expression, expression_attribute_names, expression_attribute_values, item, table
+            )
+        ):
+            return planned
+        return validator_class(
+            expression,
+            expression_attribute_names=expression_attribute_names,
+            expression_attribute_values=expression_attribute_values,
+            item=item,
+            table=table,
+        )
+
+    def executor(update_ast: Any, item: Any, expression_attribute_names: Any) -> Any:
+        if isinstance(update_ast, _PlannedUpdate):
+            return update_ast
+        return executor_class(update_ast, item, expression_attribute_names)
+
+    return validator, executor
+
+
+def install_plain_update_shortcut() -> None:
+    models = _moto("moto.dynamodb.models")
+    if getattr(models.UpdateExpressionValidator, "__consentry_shortcut__", False):
+        return
+    validator, executor = _plain_updates_directly(
+        models.UpdateExpressionValidator, models.UpdateExpressionExecutor
+    )
+    validator.__consentry_shortcut__ = True
+    models.UpdateExpressionValidator, models.UpdateExpressionExecutor = validator, executor
 
 
 def install_update_expression_cache() -> None:
@@ -324,6 +555,33 @@ def install_update_expression_cache() -> None:
     walker.traverse_node_recursively = _walk
     validator.__init__ = _remember_expression(validator.__init__)
     validator.get_ast_processors = _shape_walks_once(validator.get_ast_processors)
+
+
+# -- condition expressions --------------------------------------------------------------------
+# moto lexes a ConditionExpression with a dozen regular expressions per token on every request.
+# The tokens depend on the text alone, are immutable tuples, and every later stage builds new
+# nodes from them, so each text is lexed once.
+_lexed_conditions: dict[str, tuple[Any, ...]] = {}
+
+
+def _lex_once(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    @functools.wraps(original)
+    def lex(self: Any) -> Any:
+        expression = self.condition_expression
+        tokens = _lexed_conditions.get(expression)
+        if tokens is None:
+            tokens = tuple(original(self))  # raises moto's own errors
+            if len(_lexed_conditions) < 4096:
+                _lexed_conditions[expression] = tokens
+        return deque(tokens)
+
+    return lex
+
+
+def install_condition_lexing_cache() -> None:
+    _replace_once(
+        _moto("moto.dynamodb.comparisons").ConditionExpressionParser, "_lex_condition_expression", _lex_once
+    )
 
 
 def _moto(module: str) -> Any:
@@ -527,3 +785,175 @@ def visible_messages(queue_arn: str) -> int:
     _, _, _, region, account, name = queue_arn.split(":", 5)
     queue = sqs_backends[account][region].queues.get(name)
     return 0 if queue is None else len(queue.messages)
+
+
+# -- direct answers -------------------------------------------------------------------------------
+# In process, a call was serialised by botocore, sent through its HTTP layer (endpoint, retry
+# handler, a dozen events), rebuilt as a werkzeug request by moto and parsed back into the same
+# parameters, then its answer went the same way back: most of each call's cost. botocore's own
+# `before-call` event (the one its Stubber answers on) lets the emulator answer instead:
+# - DynamoDB: the parameters botocore has validated go to the very handler method moto would
+#   call; its result is cut to the output model, as moto's serialiser cuts it.
+# - SQS and EventBridge: the request botocore serialised goes to moto's handler as moto's own stub
+#   hands it over, and botocore parses the answer.
+# Errors always go through moto's serialiser and botocore's parser, so they raise exactly what
+# they would have, modeled fields included. Anything that must see requests sent (the fault
+# injector) marks them WIRE_ONLY and they take the whole path.
+WIRE_ONLY = "consentry.wire_only"
+_DIRECT_PARAMS = "consentry.direct_params"
+_DIRECT_UNIQUE_IDS = ("consentry-direct-params", "consentry-direct-answer")
+DISPATCHED_SERVICES = frozenset({"sqs", "events"})
+DIRECT_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "TransactGetItems",
+    }
+)
+#: Shapes whose values moto builds exactly as the model has them (from the items it stores).
+_TAKEN_AS_BUILT = frozenset({"AttributeValue"})
+_Answer = tuple[AWSResponse, dict[str, Any]]
+
+
+def _keep_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    if model.service_model.service_name == "dynamodb" and model.name in DIRECT_OPERATIONS:
+        context[_DIRECT_PARAMS] = params
+
+
+def _copied(value: Any) -> Any:
+    # moto keeps what it is given and hands out what it keeps: neither side may alias the other.
+    return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))  # noqa: S301 - our own bytes
+
+
+def _answer_directly(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> _Answer | None:
+    api_params = context.pop(_DIRECT_PARAMS, None)
+    if context.get(WIRE_ONLY):
+        return None
+    service = model.service_model.service_name
+    if service == "dynamodb":
+        return None if api_params is None else _answer_dynamodb(model, api_params, context)
+    if service in DISPATCHED_SERVICES:
+        return _answer_dispatched(model, params)
+    return None
+
+
+def _answer_dispatched(model: Any, request_dict: dict[str, Any]) -> _Answer | None:
+    from moto.core.request import Request
+
+    method, url = request_dict["method"], request_dict["url"]
+    with _request_lock:
+        handler = _moto_handler_for(method, url)
+        if handler is None:
+            return None
+        request = Request.from_primitives(method, url, request_dict["headers"], request_dict["body"])
+        status, headers, body = _dispatch(handler, request)
+    return _parsed_response(model, url, status, headers, body)
+
+
+def _answer_dynamodb(model: Any, params: dict[str, Any], context: dict[str, Any]) -> _Answer:
+    from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
+    from moto.core.exceptions import HTTPException, ServiceException  # type: ignore[attr-defined]
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoHandler
+
+    region = context.get("client_region") or "us-east-1"
+    url = f"https://dynamodb.{region}.amazonaws.com/"
+    handler: Any = DynamoHandler()
+    handler.params = handler.body = _copied(params)
+    handler.headers = {
+        "X-Amz-Target": f"DynamoDB_20120810.{model.name}",
+        "Content-Type": "application/x-amz-json-1.0",
+    }
+    handler.querystring = {}
+    handler.response_headers = {}
+    handler.region = region
+    handler.current_account = DEFAULT_ACCOUNT_ID
+    method = getattr(handler, _snake_case(model.name))
+    with _request_lock:
+        try:
+            result = method()
+        except ServiceException as error:
+            status, headers, body = handler.serialized(ActionResult(error))
+            return _parsed_response(model, url, status, headers, body)
+        except HTTPException as error:
+            return _parsed_response(
+                model, url, error.code or 500, dict(error.get_headers() or []), error.description
+            )
+        answer = _conformed(_copied(result.result), model.output_shape)
+    answer["ResponseMetadata"] = {"HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0}
+    return AWSResponse(url, 200, HTTPHeaders(), None), answer
+
+
+def _conformed(value: Any, shape: Any) -> Any:
+    """What botocore would have parsed from moto's serialisation of `value`: members the output
+    model does not name are left out, as moto's serialiser leaves them out."""
+    kind = shape.type_name
+    if kind == "structure":
+        if shape.name in _TAKEN_AS_BUILT:
+            return value
+        members = shape.members
+        return {
+            name: _conformed(member_value, members[name])
+            for name, member_value in value.items()
+            if name in members and member_value is not None
+        }
+    if kind == "list":
+        member = shape.member
+        return [_conformed(element, member) for element in value]
+    if kind == "map":
+        member = shape.value
+        return {key: _conformed(element, member) for key, element in value.items()}
+    if kind == "blob" and isinstance(value, str):
+        return base64.b64decode(value)
+    if kind in ("integer", "long"):
+        return int(value)
+    if kind in ("double", "float"):
+        return float(value)
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _parsed_response(model: Any, url: str, status: int, headers: Any, body: Any) -> _Answer:
+    """The answer exactly as botocore parses it off the wire, an error's modeled fields included."""
+    from botocore.parsers import create_parser
+
+    http_headers = HTTPHeaders()
+    for name, value in dict(headers).items():
+        http_headers[name] = str(value)
+    response = {
+        "status_code": int(status),
+        "headers": http_headers,
+        "body": body.encode() if isinstance(body, str) else body,
+    }
+    parser = create_parser(model.service_model.resolved_protocol)
+    parsed: dict[str, Any] = parser.parse(response, model.output_shape)
+    if int(status) >= 300:
+        error_shape = model.service_model.shape_for_error_code(parsed.get("Error", {}).get("Code"))
+        if error_shape is not None:
+            parsed.update(parser.parse(response, error_shape))
+    parsed.setdefault("ResponseMetadata", {})["RetryAttempts"] = 0
+    return AWSResponse(url, int(status), http_headers, None), parsed
+
+
+def install_direct_answers(session: Any) -> None:
+    """For clients the session makes from now on (in-process runtime only)."""
+    keep, answer = _DIRECT_UNIQUE_IDS
+    session.events.register_last("before-parameter-build", _keep_params, unique_id=keep)
+    session.events.register_last("before-call", _answer_directly, unique_id=answer)
+
+
+def remove_direct_answers(session: Any) -> None:
+    keep, answer = _DIRECT_UNIQUE_IDS
+    session.events.unregister("before-parameter-build", unique_id=keep)
+    session.events.unregister("before-call", unique_id=answer)

@@ -206,6 +206,8 @@ class LocalRuntime:
             moto_speedups.install_routing()
             moto_speedups.install_concurrency_guards()
             moto_speedups.install_update_expression_cache()
+            moto_speedups.install_condition_lexing_cache()
+            moto_speedups.install_plain_update_shortcut()
             moto_speedups.install_serialiser_shortcut()
             moto_speedups.install_dispatch_shortcut()
             moto_speedups.install_partition_queries()
@@ -657,12 +659,14 @@ class LocalRuntime:
             session.events.register(event, hook)
         if self._mock is not None:
             moto_speedups.install_client_shortcuts(session)
+            moto_speedups.install_direct_answers(session)
 
     def _unregister_virtual_visibility(self) -> None:
         if boto3.DEFAULT_SESSION is not None:
             for event, hook in self._hooks():
                 boto3.DEFAULT_SESSION.events.unregister(event, hook)
             moto_speedups.remove_client_shortcuts(boto3.DEFAULT_SESSION)
+            moto_speedups.remove_direct_answers(boto3.DEFAULT_SESSION)
 
     def queue_depth(self, logical_id: str) -> int:
         attributes = self.client("sqs").get_queue_attributes(
