@@ -208,6 +208,7 @@ class LocalRuntime:
             moto_speedups.install_update_expression_cache()
             moto_speedups.install_condition_lexing_cache()
             moto_speedups.install_plain_update_shortcut()
+            moto_speedups.install_item_size_shortcut()
             moto_speedups.install_serialiser_shortcut()
             moto_speedups.install_dispatch_shortcut()
             moto_speedups.install_partition_queries()
@@ -452,7 +453,10 @@ class LocalRuntime:
         for queue_url, raw in self.sns_queues.get(topic_arn, []):
             notification = events.sns_event(topic_arn, text, self.clock.now())["Records"][0]["Sns"]
             body = text if raw else json.dumps(notification)
-            self.client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
+            if self._mock is not None:
+                moto_speedups.deliver_to_queue(queue_url, body)
+            else:
+                self.client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
         for function in self.sns_subscribers.get(topic_arn, []):
             event = events.sns_event(topic_arn, text, self.clock.now())
             self._invoke_async(function, event)

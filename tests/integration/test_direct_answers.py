@@ -77,6 +77,7 @@ def _run(scenario: Callable[[Recorder], None], *, direct: bool) -> list[Outcome]
         moto_speedups.install_update_expression_cache()
         moto_speedups.install_condition_lexing_cache()
         moto_speedups.install_plain_update_shortcut()
+        moto_speedups.install_item_size_shortcut()
         session = boto3.Session()
         if direct:
             moto_speedups.install_direct_answers(session)
@@ -112,7 +113,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 def _compare(scenario: Callable[[Recorder], None], monkeypatch: pytest.MonkeyPatch) -> list[Outcome]:
     with monkeypatch.context() as reference:
-        reference.setattr(moto_speedups, "PLAIN_UPDATES_DIRECTLY", False)
+        reference.setattr(moto_speedups, "REPLACEMENTS_ON", False)
         expected = _run(scenario, direct=False)
     moto_speedups._shape_checked.clear()  # the shortcut run learns the shapes itself
     actual = _run(scenario, direct=True)
@@ -167,6 +168,9 @@ def _items_and_errors(call: Recorder) -> None:
     )
     call(db, "put_item", TableName="t", Item=item, ReturnValues="ALL_OLD")
     call(db, "put_item", TableName="t", Item={**KEY, "g": {"S": ""}})
+    for width in (40_000, 40_500):  # ten attributes: just under, then just over moto's item size limit
+        wide = {f"a{index}": {"S": "x" * width} for index in range(10)}
+        call(db, "put_item", TableName="t", Item={"pk": {"S": "wide"}, "sk": {"S": str(width)}, **wide})
     call(db, "get_item", TableName="t", Key=KEY)
     call(
         db,
@@ -212,6 +216,20 @@ def _items_and_errors(call: Recorder) -> None:
         ExclusiveStartKey={"pk": {"S": "q"}, "sk": {"S": "001"}},
         Select="COUNT",
     )
+    for index in range(6):
+        grouped = {"pk": {"S": f"g{index}"}, "sk": {"S": f"{index % 4}"}, "g": {"S": f"group-{index % 2}"}}
+        call(db, "put_item", TableName="t", Item=grouped)
+    for group, forward in (("group-0", True), ("group-1", False), ("nobody", True)):
+        call(
+            db,
+            "query",
+            TableName="t",
+            IndexName="by-g",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": group}},
+            ScanIndexForward=forward,
+            Limit=2,
+        )
     call(db, "scan", TableName="t", Limit=3)
     call(db, "scan", TableName="t", FilterExpression="attribute_exists(v)", ReturnConsumedCapacity="TOTAL")
     call(
@@ -286,6 +304,7 @@ def test_dynamodb_items_and_errors_are_answered_as_over_http(
         "ResourceNotFoundException",
         "ValidationException",
     } <= errors
+    assert any("maximum allowed size" in outcome[3] for outcome in outcomes if outcome[1] == "error")
     failed_condition = next(o for o in outcomes if o[0] == "put_item" and o[1] == "error" and "Item" in o[4])
     assert failed_condition[4]["Item"]["b"] == {
         "B": b"\x00\xffbin"

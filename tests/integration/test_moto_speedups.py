@@ -158,6 +158,16 @@ def test_queues_are_polled_only_when_a_message_is_visible(runtime: LocalRuntime)
     assert moto_speedups.visible_messages(arn) == 0  # in flight is not visible
 
 
+def test_sns_delivers_into_a_subscribed_queue_what_a_consumer_then_receives(runtime: LocalRuntime) -> None:
+    sqs = runtime.client("sqs")
+    url = sqs.create_queue(QueueName="delivered")["QueueUrl"]
+    moto_speedups.deliver_to_queue(url, '{"eventType": "TEXT_DELIVERED"}')
+    received = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])
+    [message] = received["Messages"]
+    assert message["Body"] == '{"eventType": "TEXT_DELIVERED"}'
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"
+
+
 def test_a_query_reads_its_partition_in_order_and_pages_through_it(runtime: LocalRuntime) -> None:
     client = runtime.client("dynamodb")
     client.create_table(
