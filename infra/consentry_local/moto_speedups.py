@@ -557,6 +557,70 @@ def install_update_expression_cache() -> None:
     validator.get_ast_processors = _shape_walks_once(validator.get_ast_processors)
 
 
+# -- conditions the handlers only check ----------------------------------------------------------
+# moto's request handlers parse every condition, filter and key condition once to check it (its
+# syntax, that every placeholder is defined, which placeholders it uses) and the backend parses it
+# again to apply it. The check's outcome depends only on the text, the names and the types of the
+# values, so a check that passed is remembered; the backend still parses every time.
+_ConditionKey = tuple[str | None, frozenset[tuple[str, str]], frozenset[tuple[str, tuple[str, ...]]]]
+_checked_conditions: dict[_ConditionKey, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+class _CheckedCondition:
+    def __init__(self, names_found: tuple[str, ...], values_found: tuple[str, ...]) -> None:
+        self.expr_attr_names_found = list(names_found)  # lists: the handlers extend them
+        self.expr_attr_values_found = list(values_found)
+
+    def parse(self) -> None:
+        return None
+
+
+class _CheckingCondition:
+    """moto's parser, remembering the outcome of a check that passes."""
+
+    def __init__(self, parser: Any, key: _ConditionKey) -> None:
+        self.parser, self.key = parser, key
+
+    def parse(self) -> Any:
+        parsed = self.parser.parse()  # raises moto's own errors, every time for a bad condition
+        found = (tuple(self.parser.expr_attr_names_found), tuple(self.parser.expr_attr_values_found))
+        if len(_checked_conditions) < 4096:
+            _checked_conditions[self.key] = found
+        return parsed
+
+    @property
+    def expr_attr_names_found(self) -> list[str]:
+        names: list[str] = self.parser.expr_attr_names_found
+        return names
+
+    @property
+    def expr_attr_values_found(self) -> list[str]:
+        values: list[str] = self.parser.expr_attr_values_found
+        return values
+
+
+def _check_once(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def create(expression: str | None, names: dict[str, str] | None, values: dict[str, Any] | None) -> Any:
+        if not REPLACEMENTS_ON:
+            return original(expression, names, values)
+        key = (
+            expression,
+            frozenset((names or {}).items()),
+            frozenset((placeholder, tuple(value)) for placeholder, value in (values or {}).items()),
+        )
+        found = _checked_conditions.get(key)
+        if found is not None:
+            return _CheckedCondition(*found)
+        return _CheckingCondition(original(expression, names, values), key)
+
+    return create
+
+
+def install_condition_check_cache() -> None:
+    _replace_once(_moto("moto.dynamodb.responses"), "create_condition_expression_parser", _check_once)
+
+
 # -- item size -----------------------------------------------------------------------------------
 # moto checks the 400 KB item limit on every attribute it stores by summing the sizes of all the
 # attributes already there, so building an item is quadratic in its attributes (a contact has

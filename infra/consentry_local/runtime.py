@@ -207,6 +207,7 @@ class LocalRuntime:
             moto_speedups.install_concurrency_guards()
             moto_speedups.install_update_expression_cache()
             moto_speedups.install_condition_lexing_cache()
+            moto_speedups.install_condition_check_cache()
             moto_speedups.install_plain_update_shortcut()
             moto_speedups.install_item_size_shortcut()
             moto_speedups.install_serialiser_shortcut()
