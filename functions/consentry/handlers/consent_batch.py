@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from consentry.domain.handoff import Handoff
 from consentry.services.consent_flow import process
+from consentry.services.receipts import consent_effects_per_batch
 
 
 class HandoffRecord(SqsRecordModel):
@@ -22,7 +23,8 @@ class MisroutedHandoff(Exception):
 def process_handoffs(
     event: dict[str, Any], context: LambdaContext, intents: frozenset[str]
 ) -> dict[str, Any]:
-    """Process each record; failed ones are reported back so only they are retried (then DLQ)."""
+    """Process each record; failed ones are reported back so only they are retried (then DLQ).
+    What the batch's consent changes owe the bus and the counters is settled once, at the end."""
     processor = BatchProcessor(event_type=EventType.SQS, model=HandoffRecord)
 
     def record_handler(record: HandoffRecord) -> str:
@@ -30,8 +32,9 @@ def process_handoffs(
             raise MisroutedHandoff(f"intent {record.body.intent!r} does not belong here")
         return process(record.body)
 
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+    with consent_effects_per_batch():
+        return dict(
+            process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
         )
-    )

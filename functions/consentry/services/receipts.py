@@ -26,8 +26,10 @@ write and the counter write loses those counts, rather than doubling them on the
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -300,6 +302,51 @@ def _carrier_opt_out(receipt: DeliveryReceipt, phone: str) -> bool:
 # --- consent changes in the numbers --------------------------------------------------------------
 
 
+@dataclass
+class _OwedEffects:
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    counts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def settle(self) -> None:
+        if self.events:
+            events.publish_many(self.events)
+        for campaign_id, deltas in self.counts.items():
+            counters.add(campaign_id, deltas)
+
+
+_owed: ContextVar[_OwedEffects | None] = ContextVar("consentry_owed_consent_effects", default=None)
+
+
+@contextmanager
+def consent_effects_per_batch() -> Iterator[None]:
+    """Within, what consent changes owe (below) is gathered and settled once at the end, also when
+    the block fails: ten ConsentChanged events a PutEvents and one counter write per campaign for
+    a whole batch of hand-offs, instead of one of each per change."""
+    owed = _OwedEffects()
+    token = _owed.set(owed)
+    try:
+        yield
+    finally:
+        _owed.reset(token)
+        owed.settle()
+
+
+def _publish(detail_type: str, detail: dict[str, Any]) -> None:
+    owed = _owed.get()
+    if owed is None:
+        events.publish(detail_type, detail)
+    else:
+        owed.events.append((detail_type, detail))
+
+
+def _add_counts(campaign_id: str, deltas: Mapping[str, int]) -> None:
+    owed = _owed.get()
+    if owed is None:
+        counters.add(campaign_id, deltas)
+    else:
+        owed.counts[campaign_id].update(deltas)
+
+
 def record_consent_change(
     phone: str, change: ConsentChange, decision: Decision, *, attribute: bool = True
 ) -> None:
@@ -310,7 +357,7 @@ def record_consent_change(
     """
     if decision.outcome is not Outcome.APPLIED:
         return
-    events.publish(
+    _publish(
         "ConsentChanged",
         {
             "phone": phone,
@@ -322,7 +369,7 @@ def record_consent_change(
             "evidence": change.evidence.reference,
         },
     )
-    counters.add(PROGRAM_ID, consent_deltas(change.kind.value, change.event_time))
+    _add_counts(PROGRAM_ID, consent_deltas(change.kind.value, change.event_time))
     if not attribute or change.kind is not ChangeKind.OPT_OUT:
         return
     record = contacts.load(phone)
@@ -333,7 +380,7 @@ def record_consent_change(
     )
     if blamed is None:
         return
-    counters.add(blamed.campaign_id, {"opt_outs": 1, opt_out_hour_bucket(blamed.hours_after): 1})
+    _add_counts(blamed.campaign_id, {"opt_outs": 1, opt_out_hour_bucket(blamed.hours_after): 1})
     metrics.add_metric(name="OptOutAttributed", unit=MetricUnit.Count, value=1)
 
 
