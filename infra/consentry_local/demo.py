@@ -322,7 +322,7 @@ def verify_campaign(story: Story, campaign_id: str, report: dict[str, Any]) -> N
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="consentry demo")
-    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--subscribers", type=int, default=5000)
     args = parser.parse_args(argv)
     if args.subscribers < MIN_SUBSCRIBERS:
         parser.error(f"--subscribers must be at least {MIN_SUBSCRIBERS}: the story needs that many people")
