@@ -22,7 +22,7 @@ from consentry.domain.messages import InboundMessage
 from consentry.domain.phone import mask
 from consentry.observability import logger, metrics
 from consentry.services.program import current_program
-from consentry.store import aws, events, messages, queues
+from consentry.store import events, messages, queues
 
 #: Providers redeliver within minutes to hours; a day covers every retry schedule we know.
 DEDUPE_SECONDS = 24 * 3600
@@ -30,10 +30,7 @@ DEDUPE_SECONDS = 24 * 3600
 
 @cache
 def _persistence() -> DynamoDBPersistenceLayer:
-    # The process's one DynamoDB client: the same retry policy as every other table's writes.
-    return DynamoDBPersistenceLayer(
-        table_name=settings().idempotency_table, boto3_client=aws.client("dynamodb")
-    )
+    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
 
 
 idempotency_config = IdempotencyConfig(
