@@ -938,7 +938,6 @@ def visible_messages(queue_arn: str) -> int:
 # injector) marks them WIRE_ONLY and they take the whole path.
 WIRE_ONLY = "consentry.wire_only"
 _DIRECT_PARAMS = "consentry.direct_params"
-_DIRECT_UNIQUE_IDS = ("consentry-direct-params", "consentry-direct-answer")
 DISPATCHED_SERVICES = frozenset({"sqs", "events"})
 DIRECT_OPERATIONS = frozenset(
     {
@@ -960,7 +959,11 @@ _Answer = tuple[AWSResponse, dict[str, Any]]
 
 
 def _keep_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-    if model.service_model.service_name == "dynamodb" and model.name in DIRECT_OPERATIONS:
+    if (
+        _direct.is_set()
+        and model.name in DIRECT_OPERATIONS
+        and model.service_model.service_name == "dynamodb"
+    ):
         context[_DIRECT_PARAMS] = params
 
 
@@ -971,7 +974,7 @@ def _copied(value: Any) -> Any:
 
 def _answer_directly(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> _Answer | None:
     api_params = context.pop(_DIRECT_PARAMS, None)
-    if context.get(WIRE_ONLY):
+    if context.get(WIRE_ONLY) or not _direct.is_set():
         return None
     service = model.service_model.service_name
     if service == "dynamodb":
@@ -1083,14 +1086,23 @@ def _parsed_response(model: Any, url: str, status: int, headers: Any, body: Any)
     return AWSResponse(url, int(status), http_headers, None), parsed
 
 
-def install_direct_answers(session: Any) -> None:
-    """For clients the session makes from now on (in-process runtime only)."""
-    keep, answer = _DIRECT_UNIQUE_IDS
-    session.events.register_last("before-parameter-build", _keep_params, unique_id=keep)
-    session.events.register_last("before-call", _answer_directly, unique_id=answer)
+_direct = threading.Event()  # set while an in-process runtime runs
 
 
-def remove_direct_answers(session: Any) -> None:
-    keep, answer = _DIRECT_UNIQUE_IDS
-    session.events.unregister("before-parameter-build", unique_id=keep)
-    session.events.unregister("before-call", unique_id=answer)
+def install_direct_answers() -> None:
+    """For every session botocore makes from now on, as moto installs its own stub (botocore's
+    built-in handlers): the functions' clients and the ones libraries make for themselves
+    (Powertools' idempotency layer). They answer only while `answer_directly(True)`."""
+    from botocore import handlers
+
+    installed = {handler for _, handler, *_ in handlers.BUILTIN_HANDLERS}
+    if _answer_directly not in installed:
+        handlers.BUILTIN_HANDLERS.append(("before-parameter-build", _keep_params, handlers.REGISTER_LAST))
+        handlers.BUILTIN_HANDLERS.append(("before-call", _answer_directly, handlers.REGISTER_LAST))
+
+
+def answer_directly(on: bool) -> None:
+    if on:
+        _direct.set()
+    else:
+        _direct.clear()

@@ -214,6 +214,7 @@ class LocalRuntime:
             moto_speedups.install_dispatch_shortcut()
             moto_speedups.install_partition_queries()
             moto_speedups.install_sqs_shortcuts()
+            moto_speedups.install_direct_answers()  # before moto's mock makes the default session
 
             self._mock = mock_aws()
             self._mock.start()
@@ -664,14 +665,14 @@ class LocalRuntime:
             session.events.register(event, hook)
         if self._mock is not None:
             moto_speedups.install_client_shortcuts(session)
-            moto_speedups.install_direct_answers(session)
+            moto_speedups.answer_directly(True)
 
     def _unregister_virtual_visibility(self) -> None:
         if boto3.DEFAULT_SESSION is not None:
             for event, hook in self._hooks():
                 boto3.DEFAULT_SESSION.events.unregister(event, hook)
             moto_speedups.remove_client_shortcuts(boto3.DEFAULT_SESSION)
-            moto_speedups.remove_direct_answers(boto3.DEFAULT_SESSION)
+        moto_speedups.answer_directly(False)
 
     def queue_depth(self, logical_id: str) -> int:
         attributes = self.client("sqs").get_queue_attributes(

@@ -82,11 +82,13 @@ def _run(scenario: Callable[[Recorder], None], *, direct: bool) -> list[Outcome]
         moto_speedups.install_condition_check_cache()
         moto_speedups.install_plain_update_shortcut()
         moto_speedups.install_item_size_shortcut()
-        session = boto3.Session()
-        if direct:
-            moto_speedups.install_direct_answers(session)
-        recorder = Recorder(session)
-        scenario(recorder)
+        moto_speedups.install_direct_answers()
+        moto_speedups.answer_directly(direct)
+        try:
+            recorder = Recorder(boto3.Session())
+            scenario(recorder)
+        finally:
+            moto_speedups.answer_directly(False)
         return recorder.outcomes
 
 
