@@ -1,9 +1,13 @@
-"""Make moto's DynamoDB transactions cost what the items cost, not what the tables hold.
+"""The in-process emulator's shortcuts: moto's answers, without work nobody checks in process.
 
-moto backs up every table a transaction touches with a deep copy, so each transaction is
-O(table size) and a local run with thousands of contacts becomes quadratic. The local
-runtime serialises its dispatch, so checking every condition first and then applying the
-operations is equivalent: nothing is written unless all conditions hold.
+Each section says what moto would recompute or walk through and why skipping it cannot change an
+answer; tests/integration/test_direct_answers.py and test_moto_speedups.py hold them to moto's own
+answers. The runtime installs them only when moto runs in the same process as the functions.
+
+The first: moto backs up every table a transaction touches with a deep copy, so each transaction
+is O(table size) and a local run with thousands of contacts becomes quadratic. The local runtime
+serialises its dispatch, so checking every condition first and then applying the operations is
+equivalent: nothing is written unless all conditions hold.
 """
 
 import base64
