@@ -376,14 +376,12 @@ def _compiled(expression: Any) -> tuple[_Action, ...] | None:
     ast = _moto("moto.dynamodb.parsing.ast_nodes")
     tree = _copy_tree(expression)
     tree.normalize()
-    actions: list[_Action] | None = []
-    for action in tree.children if isinstance(tree, ast.UpdateExpression) else [None]:
-        step = _compiled_action(ast, action)
-        if step is None or actions is None:
-            actions = None
-            break
-        actions.append(step)
-    plan = None if actions is None else tuple(actions)
+    steps = (
+        [_compiled_action(ast, action) for action in tree.children]
+        if isinstance(tree, ast.UpdateExpression)
+        else [None]
+    )
+    plan = None if None in steps else tuple(step for step in steps if step is not None)
     _plans[id(expression)] = plan
     return plan
 
@@ -1019,7 +1017,8 @@ def _answer_dynamodb(model: Any, params: dict[str, Any], context: dict[str, Any]
     handler.response_headers = {}
     handler.region = region
     handler.current_account = DEFAULT_ACCOUNT_ID
-    method = getattr(handler, _snake_case(model.name))
+    # The conversion moto's own dispatch makes from the action to its handler method.
+    method = getattr(handler, _moto("moto.core.responses").camelcase_to_underscores(model.name))
     with _request_lock:
         try:
             result = method()
@@ -1061,11 +1060,6 @@ def _conformed(value: Any, shape: Any) -> Any:
     if kind in ("double", "float"):
         return float(value)
     return value
-
-
-@functools.lru_cache(maxsize=64)
-def _snake_case(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def _parsed_response(model: Any, url: str, status: int, headers: Any, body: Any) -> _Answer:
