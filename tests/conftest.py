@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from consentry_local.runtime import LocalRuntime
+pytest.register_assert_rewrite("tests.e2e.helpers")  # its assertion helpers report like test asserts
+
+from consentry_local.runtime import LocalRuntime  # noqa: E402 - after the rewrite registration
 
 #: Tuesday 24 Nov 2026, 10:00 in New York: inside every daytime window.
 START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)

@@ -35,7 +35,32 @@ def table_items(runtime: LocalRuntime, logical_id: str) -> list[dict[str, Any]]:
     return items
 
 
-__all__ = ["RuntimeAdminClient", "contact", "conversation", "ledger", "sent_to", "table_items"]
+def assert_confirmed_once(runtime: LocalRuntime, phone: str) -> None:
+    """The number got exactly one text from us, and it is the opt-out confirmation."""
+    replies = [entry for entry in runtime.simulator.log_entries() if entry["to"] == phone]
+    assert len(replies) == 1
+    assert "unsubscribed" in replies[0]["body"]
+
+
+def assert_stopped_once(runtime: LocalRuntime, phone: str) -> None:
+    """Opted out by one ledger entry after its opt-in, and confirmed once."""
+    record = contacts.load(phone)
+    assert record is not None
+    assert record.consent.opted_out
+    assert [entry.kind for entry in contacts.ledger_entries(phone)] == ["opt_in", "opt_out"]
+    assert_confirmed_once(runtime, phone)
+
+
+__all__ = [
+    "RuntimeAdminClient",
+    "assert_confirmed_once",
+    "assert_stopped_once",
+    "contact",
+    "conversation",
+    "ledger",
+    "sent_to",
+    "table_items",
+]
 
 
 Fault = ThrottleOnce | FailOnce

@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
-from consentry.store import contacts
 from consentry.store.aws import client
 from consentry_local.faults import FailOnce, ThrottleOnce
 from consentry_local.runtime import LocalRuntime
-from tests.e2e.helpers import Fault, faults_on
+from tests.e2e.helpers import Fault, assert_stopped_once, faults_on
 from tests.e2e.test_sender_support import numbers, subscribe
 
 PHONE = numbers(1, prefix="+1212302")[0]
@@ -40,16 +39,6 @@ def stop_and_settle(runtime: LocalRuntime) -> None:
     runtime.run_until_idle(max_virtual=timedelta(minutes=10))
 
 
-def assert_stopped_once(runtime: LocalRuntime) -> None:
-    record = contacts.load(PHONE)
-    assert record is not None
-    assert record.consent.opted_out
-    assert [entry.kind for entry in contacts.ledger_entries(PHONE)] == ["opt_in", "opt_out"]
-    replies = [entry for entry in runtime.simulator.log_entries() if entry["to"] == PHONE]
-    assert len(replies) == 1
-    assert "unsubscribed" in replies[0]["body"]
-
-
 @pytest.mark.parametrize("lost_answer", [False, True], ids=["throttled", "sent-twice"])
 def test_a_throttled_or_repeated_handoff_stops_once(
     runtime: LocalRuntime, faults: Callable[[Fault], Fault], lost_answer: bool
@@ -57,7 +46,7 @@ def test_a_throttled_or_repeated_handoff_stops_once(
     fault = faults(ThrottleOnce(handoff, lost_answers=lost_answer))
     stop_and_settle(runtime)
     assert fault.injected == 1
-    assert_stopped_once(runtime)
+    assert_stopped_once(runtime, PHONE)
 
 
 def test_a_handoff_throttled_past_the_sdks_retries_is_retried_by_sns(
@@ -67,4 +56,4 @@ def test_a_handoff_throttled_past_the_sdks_retries_is_retried_by_sns(
     stop_and_settle(runtime)
     assert fault.injected == 1
     assert [i.ok for i in runtime.invocations if i.function == "InboundFunction"] == [False, True]
-    assert_stopped_once(runtime)
+    assert_stopped_once(runtime, PHONE)

@@ -17,11 +17,11 @@ from consentry import clock
 from consentry.domain.campaign import Status, transition
 from consentry.services.reports import campaign_report
 from consentry.store import campaigns as campaign_store
-from consentry.store import contacts, counters, sends
+from consentry.store import counters, sends
 from consentry.store.aws import client
 from consentry_local.faults import FailOnce, ThrottleOnce
 from consentry_local.runtime import LocalRuntime
-from tests.e2e.helpers import Fault, faults_on
+from tests.e2e.helpers import Fault, assert_confirmed_once, assert_stopped_once, faults_on
 from tests.e2e.test_sender_support import (
     chunk_totals,
     numbers,
@@ -200,9 +200,7 @@ def test_a_stop_whose_reply_claim_lost_its_answer_is_confirmed_once(
     runtime.text_in(PHONES[0], "STOP")
     runtime.run_until_idle(max_virtual=timedelta(minutes=10))
     assert fault.injected == 1
-    replies = [entry for entry in runtime.simulator.log_entries() if entry["to"] == PHONES[0]]
-    assert len(replies) == 1
-    assert "unsubscribed" in replies[0]["body"]
+    assert_confirmed_once(runtime, PHONES[0])
 
 
 def consent_commit(operation: str, params: dict[str, Any]) -> bool:
@@ -220,13 +218,7 @@ def test_a_stop_whose_consent_commit_lost_its_answer_is_applied_once_and_confirm
     runtime.text_in(PHONES[0], "STOP")
     runtime.run_until_idle(max_virtual=timedelta(minutes=10))
     assert fault.injected == 1
-    record = contacts.load(PHONES[0])
-    assert record is not None
-    assert record.consent.opted_out
-    assert [entry.kind for entry in contacts.ledger_entries(PHONES[0])] == ["opt_in", "opt_out"]
-    replies = [entry for entry in runtime.simulator.log_entries() if entry["to"] == PHONES[0]]
-    assert len(replies) == 1
-    assert "unsubscribed" in replies[0]["body"]
+    assert_stopped_once(runtime, PHONES[0])
 
 
 def campaign_write(operation: str, params: dict[str, Any]) -> bool:
