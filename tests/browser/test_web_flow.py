@@ -24,6 +24,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from consentry.domain.consent import TopicStatus
 from consentry.domain.ledger import verify
@@ -165,6 +167,15 @@ def assert_page_is_sound(driver: WebDriver) -> None:
     assert main.value_of_css_property("max-width") == "576px"  # 36rem: the style sheet is in force
 
 
+def submit(browser: WebDriver, button: str, *, answer: str) -> Any:
+    """Click a form's button and wait for the answer page's `answer` element: the click returns
+    while the browser may still be between the two pages, with no document to read."""
+    browser.find_element(By.CSS_SELECTOR, button).click()
+    return WebDriverWait(browser, 20).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, answer))
+    )
+
+
 def test_sign_up_confirm_and_change_preferences_in_a_browser(
     served: tuple[LocalRuntime, str], browser: WebDriver, tmp_path: Path
 ) -> None:
@@ -185,7 +196,7 @@ def test_sign_up_confirm_and_change_preferences_in_a_browser(
     browser.find_element(By.CSS_SELECTOR, "label[for=topic-deals]").click()  # a tap on the label
     browser.find_element(By.ID, "topic-alerts").send_keys(Keys.SPACE)  # the keyboard
     assert all(box.is_selected() for box in browser.find_elements(By.CSS_SELECTOR, "input[type=checkbox]"))
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    submit(browser, "button[type=submit]", answer="[role=status]")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Check your phone"
     assert "+1 212-555-0142" in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
     assert_page_is_sound(browser)
@@ -236,11 +247,8 @@ def test_sign_up_confirm_and_change_preferences_in_a_browser(
 
     browser.find_element(By.CSS_SELECTOR, "label[for=topic-alerts]").click()
     browser.find_element(By.CSS_SELECTOR, "label[for=frequency-weekly]").click()
-    browser.find_element(By.CSS_SELECTOR, "button[value=save]").click()
-    assert (
-        "Saved. Your choices apply from the next text."
-        in browser.find_element(By.CSS_SELECTOR, ".notice").text
-    )
+    notice = submit(browser, "button[value=save]", answer=".notice")
+    assert "Saved. Your choices apply from the next text." in notice.text
     assert browser.find_element(By.ID, "topic-deals").is_selected()
     assert not browser.find_element(By.ID, "topic-alerts").is_selected()
     assert browser.find_element(By.ID, "frequency-weekly").is_selected()
